@@ -1,0 +1,193 @@
+"""Settings, resolved in one place.
+
+Django projects set a ``JS_HOST = {...}`` dict in their settings (the seed's form); at app
+load django-appconf completes it with the defaults below (see ``apps.JSHostAppConf``). Plain
+Python scripts call ``settings.configure(...)`` once instead:
+
+    from django_js_host.conf import settings
+    settings.configure(SOURCE_ROOT='/path/to/project', USE_MANAGER=True)
+
+Every read goes through ``settings`` here, which validates the dict (a bad value raises
+ConfigError naming the setting), turns paths absolute, and caches the result until
+Django's ``setting_changed`` says JS_HOST changed (override_settings in tests).
+"""
+
+import enum
+import os
+import sys
+import threading
+from pathlib import Path
+
+from django.core.signals import setting_changed
+
+from .exceptions import ConfigError
+
+PACKAGED_BIN = Path(__file__).resolve().parent / "js" / "bin" / "js-host.js"
+
+
+class Verbosity(enum.IntEnum):
+    """How much django_js_host prints (to stderr) about the processes it uses."""
+
+    SILENT = 0
+    PROCESS_START = 100  # a host or manager was started
+    CONNECT = 200  # Python connected to a host
+    DISCONNECT = 300  # Python disconnected from a managed host
+    VERBOSE = 400  # everything, e.g. the status the host reported
+
+
+DEFAULTS = {
+    "SOURCE_ROOT": None,  # None means the working directory when settings are read
+    "CONFIG_FILE": "host.config.js",
+    "USE_MANAGER": False,
+    "PATH_TO_NODE": "node",
+    "PATH_TO_BIN": None,  # None means the js-host.js shipped inside this package
+    "FUNCTION_TIMEOUT": 10.0,
+    "CONNECT_ONCE_CONFIGURED": True,
+    "ROOT_URL": None,
+    "VERBOSITY": Verbosity.PROCESS_START,
+}
+
+
+def _path(name, value):
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ConfigError(f"JS_HOST[{name!r}] must be a non-empty path, got {value!r}")
+    return os.fspath(value)
+
+
+def _optional_path(name, value):
+    return None if value is None else _path(name, value)
+
+
+def _bool(name, value):
+    if not isinstance(value, bool):
+        raise ConfigError(f"JS_HOST[{name!r}] must be True or False, got {value!r}")
+    return value
+
+
+def _positive_seconds(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"JS_HOST[{name!r}] must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _root_url(name, value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigError(f"JS_HOST[{name!r}] must be an http:// or https:// URL, got {value!r}")
+    return value
+
+
+def _verbosity(name, value):
+    if isinstance(value, str) and value.upper() in Verbosity.__members__:
+        return Verbosity[value.upper()]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value  # a level between the named ones is fine
+    choices = ", ".join(Verbosity.__members__)
+    raise ConfigError(f"JS_HOST[{name!r}] must be one of {choices} or an int, got {value!r}")
+
+
+VALIDATORS = {
+    "SOURCE_ROOT": _optional_path,
+    "CONFIG_FILE": _path,
+    "USE_MANAGER": _bool,
+    "PATH_TO_NODE": _path,
+    "PATH_TO_BIN": _optional_path,
+    "FUNCTION_TIMEOUT": _positive_seconds,
+    "CONNECT_ONCE_CONFIGURED": _bool,
+    "ROOT_URL": _root_url,
+    "VERBOSITY": _verbosity,
+}
+
+
+def resolve(user_settings):
+    """Return every setting, validated, with defaults filled in and paths made absolute.
+
+    Raises ConfigError naming the first bad key or value.
+    """
+    if not isinstance(user_settings, dict):
+        raise ConfigError(f"JS_HOST must be a dict, got {type(user_settings).__name__}")
+    unknown = sorted(set(user_settings) - set(DEFAULTS))
+    if unknown:
+        known = ", ".join(DEFAULTS)
+        raise ConfigError(f"Unknown JS_HOST setting(s): {', '.join(unknown)}. Known settings: {known}")
+    resolved = {
+        name: VALIDATORS[name](name, user_settings.get(name, default))
+        for name, default in DEFAULTS.items()
+    }
+    source_root = os.path.abspath(resolved["SOURCE_ROOT"] or os.getcwd())
+    resolved["SOURCE_ROOT"] = source_root
+    resolved["CONFIG_FILE"] = os.path.join(source_root, resolved["CONFIG_FILE"])
+    resolved["PATH_TO_BIN"] = os.path.join(source_root, resolved["PATH_TO_BIN"] or PACKAGED_BIN)
+    return resolved
+
+
+class Settings:
+    """Read-only attribute access to the resolved JS_HOST settings, plus the seed's configure()."""
+
+    def __init__(self):
+        self._resolved = None
+        self._lock = threading.Lock()
+
+    def configure(self, **overrides):
+        """Set JS_HOST values from plain Python; works with or without a Django project.
+
+        Without a configured Django, this configures Django with just ``JS_HOST``; with one,
+        it updates ``settings.JS_HOST``. Raises ConfigError before changing anything if a
+        value is bad.
+        """
+        from django.conf import settings as django_settings
+
+        if django_settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
+            merged = {**getattr(django_settings, "JS_HOST", {}), **overrides}
+            resolve(merged)
+            django_settings.JS_HOST = merged
+        else:
+            resolve(overrides)
+            django_settings.configure(JS_HOST=overrides)
+        self.reset()
+
+    def reset(self):
+        self._resolved = None
+
+    def as_dict(self):
+        resolved = self._resolved
+        if resolved is None:
+            with self._lock:
+                resolved = self._resolved = resolve(self._read_django_setting())
+        return resolved
+
+    def __getattr__(self, name):
+        try:
+            return self.as_dict()[name]
+        except KeyError:
+            raise AttributeError(f"No JS_HOST setting named {name!r}") from None
+
+    @staticmethod
+    def _read_django_setting():
+        from django.conf import settings as django_settings
+
+        if not django_settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+            # A plain script that never called configure(): run with the defaults.
+            django_settings.configure(JS_HOST={})
+        return getattr(django_settings, "JS_HOST", {})
+
+
+settings = Settings()
+
+
+def _reset_on_change(setting, **kwargs):
+    if setting == "JS_HOST":
+        settings.reset()
+
+
+setting_changed.connect(_reset_on_change)
+
+
+def announce(level, message):
+    """Print a message about our processes to stderr if VERBOSITY asks for that level.
+
+    stderr, not stdout: management commands such as dumpdata write their output to stdout.
+    """
+    if settings.VERBOSITY >= level:
+        print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,231 @@
+'use strict';
+// The host: a tiny server over http.createServer answering GET /status and
+// POST /function/<name>. It owns no process-wide concern (argv, signals, exit codes,
+// process error handlers) so the CLI, a node:cluster worker and the manager can reuse it.
+
+const crypto = require('node:crypto');
+const http = require('node:http');
+const net = require('node:net');
+const {performance} = require('node:perf_hooks');
+
+const {readBody, discardBody, send} = require('./body');
+const {isCallableName, describeType} = require('./config');
+const {callFunction, describeFunctionError} = require('./invoke');
+const {timestamp} = require('./log');
+const {trackConnections} = require('./shutdown');
+const {version} = require('../package.json');
+
+const FUNCTION_PATH = '/function/';
+const JSON_TYPE = 'application/json';
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+const BINARY_TYPE = 'application/octet-stream';
+
+// Python keeps connections in a pool and checks for our FIN before reusing one: a long
+// keep-alive saves reconnecting between calls that are seconds apart.
+const KEEP_ALIVE_TIMEOUT = 60 * 1000;
+
+// fatal: a body that is not UTF-8 is refused rather than silently decoded with U+FFFD.
+const utf8 = new TextDecoder('utf-8', {fatal: true});
+
+function sha1(bytes) {
+  return crypto.createHash('sha1').update(bytes).digest('hex');
+}
+
+// JSON.stringify may throw (a cycle, a BigInt): the caller answers that as a function error.
+function encodeOutput(output) {
+  if (typeof output === 'string') return [TEXT_TYPE, output];
+  if (output instanceof Uint8Array) {
+    return [BINARY_TYPE, Buffer.from(output.buffer, output.byteOffset, output.byteLength)];
+  }
+  // undefined, functions and symbols have no JSON form.
+  return [JSON_TYPE, JSON.stringify(output) ?? 'null'];
+}
+
+// What GET /status answers; `js-host --config` prints it without listening.
+function hostStatus(config, port) {
+  return {
+    type: 'Host',
+    version,
+    pid: process.pid,
+    node: process.version,
+    config: {
+      address: config.address,
+      port,
+      requestDataLimit: config.requestDataLimit,
+      functions: [...config.functions.keys()].sort(),
+      configFile: config.configFile,
+      configHash: config.configHash,
+    },
+  };
+}
+
+function formatAddress(address, port) {
+  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+// `config` is what loadConfig() returns. `logger` is log.js's (info/error).
+function createHost(config, {logger}) {
+  const functionNames = [...config.functions.keys()].sort();
+  const server = http.createServer({noDelay: true}, handleRequest);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT;
+  // Longer than keepAliveTimeout, so an idle connection is closed by keep-alive, never
+  // cut by the headers timer in the middle of a request just arriving on it.
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT + 5000;
+  // No limit on a request's duration: Python's FUNCTION_TIMEOUT is the only clock.
+  server.requestTimeout = 0;
+  const connections = trackConnections(server);
+
+  const host = {config, server, listen, close, status};
+  // `this` inside a function: its name, and the host (status(), config).
+  const contexts = new Map(functionNames.map((name) => [name, {name, host}]));
+
+  function status() {
+    return hostStatus(config, server.listening ? server.address().port : config.port);
+  }
+
+  // Resolves with server.address() once listening; rejects with the listen error.
+  function listen() {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.address, () => {
+        server.off('error', reject);
+        resolve(server.address());
+      });
+    });
+  }
+
+  // Resolves with the number of connections cut after the grace period.
+  function close(gracePeriod = config.shutdownGracePeriod) {
+    return connections.close(gracePeriod);
+  }
+
+  // GET /status is not logged: Python asks for it on every connect.
+  function logCall(label, statusCode, started, note = '') {
+    logger.info(`${timestamp()} ${label} ${statusCode} ${(performance.now() - started).toFixed(2)}ms${note}`);
+  }
+
+  // Every answer goes out here: while stopping it tells the client not to reuse the
+  // connection, so in-flight calls finish and their sockets close.
+  function reply(res, statusCode, contentType, body, headers) {
+    return send(res, statusCode, contentType, body, connections.closing ? {...headers, Connection: 'close'} : headers);
+  }
+
+  function refuse(req, res, started, label, statusCode, name, message, headers) {
+    discardBody(req, (drained) => {
+      const body = JSON.stringify({name, message});
+      reply(res, statusCode, JSON_TYPE, body, drained ? headers : {...headers, Connection: 'close'});
+      logCall(label, statusCode, started);
+    });
+  }
+
+  function handleRequest(req, res) {
+    const started = performance.now();
+    const {url} = req;
+    const queryStart = url.indexOf('?');
+    const path = queryStart === -1 ? url : url.slice(0, queryStart);
+    if (path.startsWith(FUNCTION_PATH)) {
+      const query = queryStart === -1 ? '' : url.slice(queryStart + 1);
+      handleFunctionRequest(req, res, started, path.slice(FUNCTION_PATH.length), query);
+    } else if (path === '/status') {
+      if (req.method === 'GET') reply(res, 200, JSON_TYPE, JSON.stringify(status()));
+      else refuse(req, res, started, `${req.method} ${path}`, 405, 'MethodNotAllowed', 'Use GET /status', {Allow: 'GET'});
+    } else {
+      const message = `No such path ${JSON.stringify(path)}: this host answers GET /status and POST /function/<name>`;
+      refuse(req, res, started, `${req.method} ${path}`, 404, 'NotFound', message);
+    }
+  }
+
+  // `name` is the raw path segment: it is checked, never percent-decoded, so what the
+  // client (and a cache keyed on the URL) sees is exactly the function that runs.
+  function handleFunctionRequest(req, res, started, name, query) {
+    if (req.method !== 'POST') {
+      const message = `Use POST /function/${name} with a JSON object of keyword arguments as the body`;
+      refuse(req, res, started, name, 405, 'MethodNotAllowed', message, {Allow: 'POST'});
+      return;
+    }
+    if (!isCallableName(name)) {
+      const message = `Invalid function name ${JSON.stringify(name)}: names match /^[A-Za-z0-9_$.-]+$/ (not percent-encoded) and are not '.' or '..'`;
+      refuse(req, res, started, JSON.stringify(name), 400, 'InvalidFunctionName', message);
+      return;
+    }
+    const fn = config.functions.get(name);
+    if (!fn) {
+      const known = functionNames.length ? `has: ${functionNames.join(', ')}` : 'has no functions';
+      const message = `Unknown function "${name}"; this host (config ${config.configFile}) ${known}`;
+      refuse(req, res, started, name, 404, 'UnknownFunction', message);
+      return;
+    }
+    res.once('close', () => {
+      if (!res.writableFinished) {
+        const waited = (performance.now() - started).toFixed(2);
+        logger.error(`${timestamp()} warning: ${name}: the connection closed after ${waited}ms, before the answer`);
+      }
+    });
+    readBody(req, config.requestDataLimit, (body) => {
+      if (body === null) {
+        const message = `Request body is over this host's requestDataLimit of ${config.requestDataLimit} bytes`;
+        reply(res, 413, JSON_TYPE, JSON.stringify({name: 'RequestTooLarge', message}), {Connection: 'close'});
+        logCall(name, 413, started);
+        return;
+      }
+      const hash = query ? new URLSearchParams(query).get('hash') : null;
+      const data = parseArguments(res, started, name, body, hash);
+      if (data !== undefined) {
+        callFunction(fn, data, contexts.get(name), (error, output) => answer(res, started, name, error, output), warn);
+      }
+    });
+  }
+
+  // Returns the kwargs object, or undefined after answering 400.
+  function parseArguments(res, started, name, body, hash) {
+    let problem;
+    const digest = hash === null ? null : sha1(body);
+    if (hash !== null && hash.toLowerCase() !== digest) {
+      problem = [
+        'HashMismatch',
+        `The hash parameter ${JSON.stringify(hash)} is not the sha1 of the request body (${digest}); a cache keyed on it would serve a wrong answer`,
+      ];
+    } else {
+      try {
+        const data = body.length === 0 ? {} : JSON.parse(utf8.decode(body));
+        if (data !== null && typeof data === 'object' && !Array.isArray(data)) return data;
+        problem = ['InvalidArguments', `Request body must be a JSON object of keyword arguments, got ${describeType(data)}`];
+      } catch (err) {
+        problem = ['InvalidJSON', `Request body is not valid UTF-8 JSON: ${err.message}`];
+      }
+    }
+    reply(res, 400, JSON_TYPE, JSON.stringify({name: problem[0], message: problem[1]}));
+    logCall(name, 400, started);
+    return undefined;
+  }
+
+  function answer(res, started, name, error, output) {
+    let statusCode = 200;
+    let contentType;
+    let body;
+    if (!error) {
+      try {
+        [contentType, body] = encodeOutput(output);
+      } catch (err) {
+        error = {...describeFunctionError(err), message: `Cannot send the output as JSON: ${err.message}`};
+      }
+    }
+    if (error) {
+      statusCode = 500;
+      contentType = JSON_TYPE;
+      body = JSON.stringify({...error, function: name});
+      logger.error(`${timestamp()} ${name} 500: ${error.stack || `${error.name}: ${error.message}`}`);
+    }
+    const sent = reply(res, statusCode, contentType, body);
+    logCall(name, statusCode, started, sent ? '' : ' (connection closed: answer dropped)');
+  }
+
+  function warn(message, error) {
+    const detail = error ? `\n${error.stack || `${error.name}: ${error.message}`}` : '';
+    logger.error(`${timestamp()} warning: ${message}${detail}`);
+  }
+
+  return host;
+}
+
+module.exports = {createHost, hostStatus, formatAddress};

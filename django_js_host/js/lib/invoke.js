@@ -1,0 +1,111 @@
+'use strict';
+// Runs one call of a user function, in either style, and makes sure the call answers once.
+//
+// Each call runs inside `callStore` (AsyncLocalStorage), so an error that escapes later from
+// a timer, callback or promise the function started is traced back to its call and answered
+// as a 500 instead of crashing the host. AsyncLocalStorage's store is still in place inside
+// the 'uncaughtException' and 'unhandledRejection' handlers on Node 18, 20, 22 and 24 (the
+// handlers run in the async context of the failing callback / rejected promise).
+// One gap on Node < 24: a throw inside queueMicrotask() loses the store, so it counts as
+// belonging to no call.
+
+const {AsyncLocalStorage} = require('node:async_hooks');
+const {types} = require('node:util');
+
+const callStore = new AsyncLocalStorage();
+
+// The error as the JSON body of a 500 carries it; thrown values that are not Errors
+// (throw 'x', cb('x')) still need a name, message and stack.
+function describeFunctionError(thrown) {
+  if (thrown instanceof Error || types.isNativeError(thrown)) {
+    return {name: String(thrown.name), message: String(thrown.message), stack: String(thrown.stack ?? '')};
+  }
+  let message;
+  try {
+    message = String(thrown);
+  } catch {
+    message = Object.prototype.toString.call(thrown);
+  }
+  return {name: 'Error', message, stack: ''};
+}
+
+function isThenable(value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
+}
+
+class FunctionCall {
+  // answer(error, output): error is null or describeFunctionError()'s result.
+  // warn(message, error) reports what arrives after the call has answered.
+  constructor(name, answer, warn) {
+    this.name = name;
+    this.answer = answer;
+    this.warn = warn;
+    this.answeredBy = null;
+    // util.promisify's rule: any truthy first argument is an error.
+    this.callback = (err, output) => {
+      if (err) this.fail(err, 'callback');
+      else this.succeed(output, 'callback');
+    };
+  }
+
+  succeed(output, source) {
+    if (this.settle(source, null)) this.answer(null, output);
+  }
+
+  fail(thrown, source) {
+    const error = describeFunctionError(thrown);
+    if (this.settle(source, error)) this.answer(error, undefined);
+  }
+
+  settle(source, error) {
+    if (this.answeredBy === null) {
+      this.answeredBy = source;
+      return true;
+    }
+    this.warn(`function "${this.name}" already answered (by its ${this.answeredBy}); ignoring a later ${source}`, error);
+    return false;
+  }
+}
+
+// A function answers through cb(err, output), or through the thenable it returns. An async
+// function that also declares a callback (`async (data, cb) => ...`) is callback style:
+// its promise resolving to undefined is not an answer, or it would answer null before cb.
+function runFunction(fn, data, context, call) {
+  try {
+    const returned = fn.call(context, data, call.callback);
+    if (!isThenable(returned)) return;
+    const answersThroughCallback = fn.length >= 2;
+    Promise.resolve(returned).then(
+      (output) => {
+        if (!(answersThroughCallback && output === undefined)) call.succeed(output, 'returned promise');
+      },
+      (err) => call.fail(err, 'rejected promise'),
+    );
+  } catch (err) {
+    call.fail(err, 'thrown error');
+  }
+}
+
+function callFunction(fn, data, context, answer, warn) {
+  const call = new FunctionCall(context.name, answer, warn);
+  callStore.run(call, runFunction, fn, data, context, call);
+}
+
+// Installs the process-wide handlers that give escaped errors back to their call.
+// An uncaught exception that belongs to no call leaves the process in an unknown state:
+// onFatal(err) is expected to log it and exit so a supervisor restarts the host.
+// A stray rejection is only reported (by onStray): nothing was interrupted by it.
+function attributeEscapedErrors({onFatal, onStray}) {
+  process.on('uncaughtException', (err) => {
+    const call = callStore.getStore();
+    if (call) call.fail(err, 'uncaught exception');
+    else onFatal(err);
+  });
+  process.on('unhandledRejection', (reason) => {
+    const call = callStore.getStore();
+    if (call) call.fail(reason, 'unhandled promise rejection');
+    else onStray(reason);
+  });
+}
+
+module.exports = {callFunction, attributeEscapedErrors, describeFunctionError};

@@ -1,0 +1,128 @@
+"""The one place that speaks HTTP to hosts, managers and proxies.
+
+Calls go through ``http.client`` on kept-alive connections: ``requests.Session`` costs about
+three times the raw floor per trivial call, and a host exists to be fast. Each thread of
+each process has its own connection, so no socket is ever shared between threads or
+crosses a fork (gunicorn --preload, uwsgi, multiprocessing).
+"""
+
+import http.client
+import os
+import select
+import socket
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .exceptions import ConfigError, ConnectionError, FunctionTimeout
+
+# Loopback connects are instant or refused; this bounds the wait for a remote ROOT_URL.
+CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    url: str
+
+
+class Transport:
+    """Keep-alive HTTP/1.1 requests to one base URL (a host, a manager, or a proxy)."""
+
+    def __init__(self, base_url):
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"Not an http:// or https:// URL: {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._connection_class = _HTTPSConnection if parts.scheme == "https" else _HTTPConnection
+        self._address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        self._path_prefix = parts.path.rstrip("/")
+        self._local = threading.local()
+
+    def request(self, method, path, body=None, headers=None, timeout=10.0):
+        """Send one request and read the whole answer.
+
+        Raises ConnectionError (nothing listening, or the peer hung up before answering)
+        and FunctionTimeout (no answer within ``timeout`` seconds). Any HTTP status is
+        returned, not raised: what a status means is the caller's business.
+        """
+        url = self.base_url + path
+        connection = self._connection()
+        if connection.sock is None:
+            self._open(connection)
+        try:
+            connection.sock.settimeout(timeout)
+            connection.request(method, self._path_prefix + path, body=body, headers=headers or {})
+            answer = connection.getresponse()
+            payload = answer.read()
+        except socket.timeout:
+            connection.close()
+            raise FunctionTimeout(f"No answer from {url} within {timeout:g} s") from None
+        except (http.client.HTTPException, OSError) as error:
+            connection.close()
+            raise ConnectionError(
+                f"The JS host at {self.base_url} closed the connection before answering "
+                f"{method} {path} ({error.__class__.__name__}: {error}). "
+                "Did it crash or stop? Its output or logfile says why."
+            ) from error
+        return Response(answer.status, answer.getheader("Content-Type", ""), payload, url)
+
+    def close(self):
+        """Close this thread's connection (others close when their threads end)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+
+    def _connection(self):
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if connection is None or local.pid != os.getpid():
+            # A connection inherited through fork belongs to the parent: leave it to the
+            # parent and open our own.
+            connection = local.connection = self._connection_class(*self._address)
+            local.pid = os.getpid()
+        elif connection.sock is not None and _peer_closed(connection.sock):
+            # The host restarted, stopped, or timed the idle socket out: reconnect now
+            # rather than fail on send.
+            connection.close()
+        return connection
+
+    def _open(self, connection):
+        connection.timeout = CONNECT_TIMEOUT
+        try:
+            connection.connect()
+        except OSError as error:
+            reason = error.strerror or str(error) or error.__class__.__name__
+            raise ConnectionError(
+                f"Cannot connect to the JS host at {self.base_url} ({reason}). "
+                "Is it running? Start it with `python manage.py jshost start`, "
+                "`node js-host.js host.config.js`, or set USE_MANAGER=True in development."
+            ) from error
+
+
+class _ClosedWhenCollected:
+    """Close the socket when the connection is garbage collected.
+
+    A connection lives in a thread-local: it goes when its thread or its Transport does,
+    and an unclosed socket would then raise ResourceWarning.
+    """
+
+    def __del__(self):
+        self.close()
+
+
+class _HTTPConnection(_ClosedWhenCollected, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_ClosedWhenCollected, http.client.HTTPSConnection):
+    pass
+
+
+def _peer_closed(sock):
+    """True if an idle kept-alive socket became readable: the peer closed it (or sent junk)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))

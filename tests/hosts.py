@@ -1,0 +1,118 @@
+"""Start and stop real host processes for tests, always by PID."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from django_js_host.conf import PACKAGED_BIN
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURE_CONFIG = FIXTURES / "host.config.js"
+
+# Set in the environment of every process the suite starts (and so of their children), so
+# the suite can find any it failed to stop: see conftest.assert_no_process_left_behind.
+RUN_MARKER = "DJANGO_JS_HOST_TEST_RUN"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(directory, port, functions_from=FIXTURE_CONFIG, **options):
+    """A config file at a fixed free port that reuses the functions of ``functions_from``."""
+    path = Path(directory) / f"host-{port}.config.js"
+    settings = json.dumps({"port": port, **options})
+    path.write_text(
+        f"module.exports = Object.assign({{}}, require({json.dumps(str(functions_from))}), {settings});\n"
+    )
+    return path
+
+
+class HostProcess:
+    """A host we started: its Popen, pid, URL and the status it printed."""
+
+    def __init__(self, process, status):
+        self.process = process
+        self.pid = process.pid
+        self.status = status
+        config = status["config"]
+        self.config_file = config["configFile"]
+        self.url = f"http://{config['address']}:{config['port']}"
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Signal our process by PID and wait for it; SIGKILL if it does not go in time."""
+        if self.process.poll() is None:
+            os.kill(self.pid, sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream:
+                stream.close()
+        return self.process.returncode
+
+
+def launch_host(config_file, *args, node="node", bin_path=PACKAGED_BIN):
+    """Start ``js-host.js CONFIG --json`` and wait for the status line it prints once listening."""
+    process = subprocess.Popen(
+        [node, str(bin_path), str(config_file), "--json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first_line = process.stdout.readline()
+    try:
+        return HostProcess(process, json.loads(first_line))
+    except ValueError:
+        process.kill()
+        process.wait()
+        stderr = process.stderr.read()
+        process.stdout.close()
+        process.stderr.close()
+        raise RuntimeError(f"host did not start: {first_line!r} {stderr}") from None
+
+
+@contextmanager
+def running_host(config_file, *args, **kwargs):
+    host_process = launch_host(config_file, *args, **kwargs)
+    try:
+        yield host_process
+    finally:
+        host_process.stop()
+
+
+def processes_marked_with(token):
+    """PIDs of live processes whose environment carries RUN_MARKER=token."""
+    needle = f"{RUN_MARKER}={token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "stat").read_text().split(") ", 1)[1].startswith("Z"):
+                continue  # exited; only waiting for its parent to reap it
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in environ:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,134 @@
+'use strict';
+// Shared by the host tests: start real hosts as child processes and talk to them over real
+// HTTP. Every child is stopped through its own ChildProcess handle (its PID), never by name.
+
+const {spawn} = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+
+const BIN = path.resolve(__dirname, '../../django_js_host/js/bin/js-host.js');
+const STOP_TIMEOUT = 5000;
+const START_TIMEOUT = 10000;
+
+function fixture(name) {
+  return path.join(__dirname, 'fixtures', name);
+}
+
+function sha1(bytes) {
+  return crypto.createHash('sha1').update(bytes).digest('hex');
+}
+
+// A fresh temp dir for files a test writes (bad configs, logfiles); removed by the caller.
+function makeTempDir() {
+  return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'js-host-test-')));
+}
+
+function spawnBin(args, options) {
+  const child = spawn(process.execPath, [BIN, ...args], {stdio: ['ignore', 'pipe', 'pipe'], ...options});
+  const output = {stdout: '', stderr: ''};
+  child.stdout.setEncoding('utf8').on('data', (text) => (output.stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text) => (output.stderr += text));
+  // Resolves with {code, signal} once the process has exited and its pipes are drained.
+  const exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({code, signal})));
+  return {child, output, exited};
+}
+
+// Waits for a spawned js-host ({child, exited}) to exit, killing it by its handle if it
+// outlives `timeout`: then the result also has timedOut: true.
+async function waitForExit({child, exited}, timeout) {
+  let timer;
+  const timedOut = new Promise((resolve) => (timer = setTimeout(resolve, timeout, 'timeout')));
+  const result = await Promise.race([exited, timedOut]);
+  clearTimeout(timer);
+  if (result !== 'timeout') return result;
+  child.kill('SIGKILL');
+  const killed = await exited;
+  return {...killed, timedOut: true};
+}
+
+// Runs the CLI to completion: {code, signal, stdout, stderr}.
+async function runCli(args, {timeout = 10000, cwd} = {}) {
+  const cli = spawnBin(args, {cwd});
+  const {code, signal, timedOut} = await waitForExit(cli, timeout);
+  if (timedOut) throw new Error(`js-host ${args.join(' ')} did not exit within ${timeout}ms`);
+  return {code, signal, ...cli.output};
+}
+
+function request(port, {method = 'POST', path: urlPath, body, headers = {}, agent = false}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({host: '127.0.0.1', port, method, path: urlPath, headers, agent}, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks);
+        resolve({
+          status: res.statusCode,
+          headers: res.headers,
+          body: bytes,
+          text: bytes.toString('utf8'),
+          json: () => JSON.parse(bytes.toString('utf8')),
+        });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// Starts a host on an OS-assigned port and reads the first stdout line: the status JSON
+// with --json, "Host listening at address:port" without.
+async function startHost(config, {args = [], json = true, cwd} = {}) {
+  const started = spawnBin([config, '--port', '0', ...(json ? ['--json'] : []), ...args], {cwd});
+  const {child, output, exited} = started;
+  let timer;
+  const firstLine = await new Promise((resolve, reject) => {
+    const onData = () => {
+      const end = output.stdout.indexOf('\n');
+      if (end !== -1) {
+        child.stdout.off('data', onData);
+        resolve(output.stdout.slice(0, end));
+      }
+    };
+    child.stdout.on('data', onData);
+    exited.then(({code, signal}) => reject(new Error(`host exited (${code ?? signal}) before listening:\n${output.stderr}`)));
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`host did not start within ${START_TIMEOUT}ms:\n${output.stderr}`));
+    }, START_TIMEOUT);
+  }).finally(() => clearTimeout(timer));
+  const status = json ? JSON.parse(firstLine) : null;
+  const port = json ? status.config.port : Number(firstLine.split(':').pop());
+  return {
+    child,
+    exited,
+    output,
+    firstLine,
+    status,
+    port,
+    request: (options) => request(port, options),
+    // POSTs JSON kwargs (or a raw `body`) to /function/<name>.
+    call(name, kwargs = {}, {body = JSON.stringify(kwargs), hash = null, headers, agent} = {}) {
+      const query = hash === null ? '' : `?hash=${hash}`;
+      return request(port, {path: `/function/${name}${query}`, body, headers, agent});
+    },
+    // Sends `signal` (by this child's handle) and waits for the exit, SIGKILL after a timeout.
+    async stop(signal = 'SIGTERM', timeout = STOP_TIMEOUT) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return waitForExit(started, timeout);
+    },
+  };
+}
+
+async function waitFor(predicate, {timeout = 3000, what = 'condition'} = {}) {
+  const deadline = Date.now() + timeout;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+module.exports = {BIN, fixture, sha1, makeTempDir, runCli, request, startHost, waitFor, waitForExit};

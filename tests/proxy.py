@@ -1,0 +1,53 @@
+"""A small recording reverse proxy, to see exactly what Python sends through ROOT_URL."""
+
+import http.client
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+
+@contextmanager
+def recording_proxy(upstream_url, prefix=""):
+    """Forward requests (minus ``prefix``) to ``upstream_url``; ``proxy.paths`` lists what came in."""
+    upstream = urlsplit(upstream_url)
+    paths = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def forward(self):
+            paths.append(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+            try:
+                headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+                connection.request(self.command, self.path.removeprefix(prefix), body, headers)
+                answer = connection.getresponse()
+                payload = answer.read()
+            finally:
+                connection.close()
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.getheader("Content-Type", ""))
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = forward
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server.paths = paths
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
