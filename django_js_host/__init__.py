@@ -16,6 +16,7 @@ from .exceptions import (
     JSHostError,
     ProcessError,
     UnexpectedResponse,
+    UnknownHost,
 )
 from .function import Function
 from .host import JSHost
@@ -33,4 +34,5 @@ __all__ = [
     "JSHostError",
     "ProcessError",
     "UnexpectedResponse",
+    "UnknownHost",
 ]

@@ -1,5 +1,40 @@
+"""The Django app: settings completed at load, checks registered, and the start-up connect.
+
+CONNECT_ONCE_CONFIGURED (default True) makes a process connect to its host as Django
+starts, so a missing host or a broken config file stops start-up with a clear error
+instead of failing the first page that calls a function, and, with USE_MANAGER, so the
+managed host is up (and kept: the manager counts the connection) before the first request.
+
+Which processes connect at start-up: those that will call functions.
+
+* Not a management command: a WSGI/ASGI server (gunicorn, uwsgi, uvicorn, daphne,
+  mod_wsgi), a task worker, a script calling django.setup(); but not a pytest run, which
+  is ``manage.py test`` by another name.
+* ``runserver`` (in the autoreloader's child, which serves; not in its parent, which only
+  watches files and restarts the child), ``testserver`` and ``shell``.
+* No other management command: ``migrate``, ``check``, ``collectstatic``, ``test`` and
+  ``jshost`` itself (it starts, stops and inspects hosts, so it must not need one).
+
+A rule on the command, rather than connecting on the first request (a ``request_started``
+receiver): that would also skip commands and the autoreloader's parent, but would report a
+missing host only to the first visitor, and after each autoreload a managed host would
+lose its last connection until the next request came, so it would stop and pay its
+start-up again.
+
+The connect is safe under pre-fork servers (gunicorn --preload, uwsgi without lazy-apps):
+the sockets it opened are closed before ready() returns, so a forked worker inherits none;
+every process and thread opens its own at its first call.
+"""
+
+import os
+import sys
+
 from appconf import AppConf
 from django.apps import AppConfig
+
+# Management commands during which ready() connects: they serve requests or run the
+# user's code interactively.
+CONNECTING_COMMANDS = frozenset({"runserver", "testserver", "shell"})
 
 
 class JSHostAppConf(AppConf):
@@ -24,7 +59,68 @@ class DjangoJSHostConfig(AppConfig):
     name = "django_js_host"
     verbose_name = "JS host"
 
+    # The management command this process runs (e.g. "migrate"), or None outside
+    # manage.py / django-admin. Read at start-up: runserver runs its checks in another
+    # thread, where the command is no longer on the stack.
+    management_command = None
+
     def ready(self):
+        from . import checks
         from .conf import settings
 
         settings.reset()  # django-appconf rewrote JS_HOST without a setting_changed signal
+        settings.as_dict()  # validated by the AppConf already: a cheap, cached re-read
+        checks.register_checks()
+        self.management_command, command_argv = running_management_command()
+        if settings.CONNECT_ONCE_CONFIGURED and connects_at_startup(
+            self.management_command, command_argv, os.environ, sys.modules
+        ):
+            connect_default_host()
+
+
+def running_management_command():
+    """(command name, argv) of the manage.py / django-admin run in progress, or (None, None).
+
+    Found on the call stack (ready() runs inside ManagementUtility.execute), so it works
+    whatever the script is called: manage.py, django-admin, ``python -m django`` or a
+    console script of the project's own.
+    """
+    from django.core.management import ManagementUtility
+
+    execute = ManagementUtility.execute.__code__
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is execute:
+            argv = frame.f_locals["self"].argv
+            return (argv[1] if len(argv) > 1 else "help"), argv
+        frame = frame.f_back
+    return None, None
+
+
+def connects_at_startup(command, argv, environ, modules):
+    """True if a process running ``command`` (None: no management command) should connect now."""
+    if command is None:
+        return "pytest" not in modules  # a test run, like `manage.py test`
+    if command not in CONNECTING_COMMANDS:
+        return False
+    if command == "runserver" and "--noreload" not in argv:
+        # Django's own test (ManagementUtility.execute) for "the autoreloader runs".
+        # Its parent only watches files; its child, marked RUN_MAIN=true, serves.
+        return environ.get("RUN_MAIN") == "true"
+    return True
+
+
+def connect_default_host():
+    """Connect to the default host, then close the sockets that opened.
+
+    Errors (ConfigError, ConnectionError, ProcessError ...) propagate: start-up fails,
+    naming the file, URL or logfile at fault.
+    """
+    from .host import host
+
+    try:
+        host.connect()
+    finally:
+        # A forked worker must not inherit them (see the module docstring); the next call
+        # in this process reopens one in a fraction of a millisecond on loopback.
+        host.close_connections()

@@ -45,6 +45,14 @@ DEFAULTS = {
     "CONNECT_ONCE_CONFIGURED": True,
     "ROOT_URL": None,
     "VERBOSITY": Verbosity.PROCESS_START,
+    # The development manager (USE_MANAGER=True).
+    "MANAGER_ADDRESS": "127.0.0.1",
+    "MANAGER_PORT": 9009,
+    "DISCONNECT_TIMEOUT": 5.0,  # seconds a managed host outlives its last connection
+    "RESTART_ON_CHANGE": True,  # restart a managed host when its JS files change
+    # What a failing {% js_function %} does when DEBUG is off: "raise", or "fallback" (log
+    # the error and render the tag's fallback). Under DEBUG it always raises.
+    "TEMPLATE_ERRORS": "raise",
 }
 
 
@@ -70,6 +78,19 @@ def _positive_seconds(name, value):
     return float(value)
 
 
+def _loopback_address(name, value):
+    # The manager runs code on request: it must never listen where another machine can reach it.
+    if value not in ("127.0.0.1", "localhost", "::1") and not str(value).startswith("127."):
+        raise ConfigError(f"JS_HOST[{name!r}] must be a loopback address such as 127.0.0.1, got {value!r}")
+    return value
+
+
+def _port(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise ConfigError(f"JS_HOST[{name!r}] must be a TCP port number (1-65535), got {value!r}")
+    return value
+
+
 def _root_url(name, value):
     if value is None:
         return None
@@ -87,6 +108,16 @@ def _verbosity(name, value):
     raise ConfigError(f"JS_HOST[{name!r}] must be one of {choices} or an int, got {value!r}")
 
 
+TEMPLATE_ERROR_CHOICES = ("raise", "fallback")
+
+
+def _template_errors(name, value):
+    if value not in TEMPLATE_ERROR_CHOICES:
+        choices = " or ".join(repr(choice) for choice in TEMPLATE_ERROR_CHOICES)
+        raise ConfigError(f"JS_HOST[{name!r}] must be {choices}, got {value!r}")
+    return value
+
+
 VALIDATORS = {
     "SOURCE_ROOT": _optional_path,
     "CONFIG_FILE": _path,
@@ -97,6 +128,11 @@ VALIDATORS = {
     "CONNECT_ONCE_CONFIGURED": _bool,
     "ROOT_URL": _root_url,
     "VERBOSITY": _verbosity,
+    "MANAGER_ADDRESS": _loopback_address,
+    "MANAGER_PORT": _port,
+    "DISCONNECT_TIMEOUT": _positive_seconds,
+    "RESTART_ON_CHANGE": _bool,
+    "TEMPLATE_ERRORS": _template_errors,
 }
 
 
@@ -119,6 +155,8 @@ def resolve(user_settings):
     resolved["SOURCE_ROOT"] = source_root
     resolved["CONFIG_FILE"] = os.path.join(source_root, resolved["CONFIG_FILE"])
     resolved["PATH_TO_BIN"] = os.path.join(source_root, resolved["PATH_TO_BIN"] or PACKAGED_BIN)
+    if os.sep in resolved["PATH_TO_NODE"]:  # a path, not a name to look up on PATH
+        resolved["PATH_TO_NODE"] = os.path.join(source_root, resolved["PATH_TO_NODE"])
     return resolved
 
 

@@ -27,6 +27,10 @@ class ProcessError(JSHostError):
     """A host process started for us died or could not start; the message names its logfile."""
 
 
+class UnknownHost(ProcessError):
+    """The manager has no host for that config file (it was stopped, or never started)."""
+
+
 class FunctionError(JSHostError):
     """The JavaScript function failed: it threw, rejected, or passed an error to its callback.
 

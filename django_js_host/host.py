@@ -5,36 +5,65 @@ this object knows where to find it, asks it for its status, checks that it serve
 config file, and sends it requests.
 """
 
+import atexit
+import hashlib
 import json
 import os
 import subprocess
 import threading
+import time
+import uuid
 
 from django.core.signals import setting_changed
 
 from .conf import Verbosity, announce, settings
-from .exceptions import ConfigError, ConnectionError, FunctionTimeout, UnexpectedResponse
+from .exceptions import (
+    ConfigError,
+    ConnectionError,
+    JSHostError,
+    ProcessError,
+    UnexpectedResponse,
+    UnknownHost,
+)
+from .manager import manager as default_manager
 from .transport import Transport
 
 STATUS_TIMEOUT = 5.0
+# How long a failed call waits for the manager to report that its host died.
+DEATH_NOTICE_TIMEOUT = 2.0
 
 
 class JSHost:
     """A host for one config file.
 
     ``config_file`` defaults to the CONFIG_FILE setting, read each time it is needed, so the
-    default ``host`` follows settings changes (override_settings in tests).
+    default ``host`` follows settings changes (override_settings in tests). ``manager``
+    defaults to the default manager when USE_MANAGER is on.
     """
 
-    def __init__(self, config_file=None):
+    def __init__(self, config_file=None, manager=None):
         self._config_file = config_file
-        self._lock = threading.Lock()
+        self._manager = manager
+        self._lock = threading.RLock()
         self._config_cache = {}  # (node, bin, config file, source root) -> config dict
         self._transport = None
-        self._status = None
+        self._status = None  # what the host reported when we connected
+        self._managed = None  # the manager's account of our host, when managed
+        self._connection = None  # (pid, id) of this process's connection to a managed host
 
     def __repr__(self):
         return f"<JSHost {self.config_file}>"
+
+    def close_connections(self):
+        """Close this thread's sockets to the host and its manager; the next call reopens them.
+
+        For code that runs before a fork (AppConfig.ready() under gunicorn --preload), so
+        no socket is inherited; config, status and the managed connection are kept.
+        """
+        if self._transport is not None:
+            self._transport.close()
+        if self.manager is not None:
+            self.manager.close_connections()
 
     def reset(self):
         """Forget what we learnt about the host (config, status, connections)."""
@@ -43,6 +72,7 @@ class JSHost:
         self._config_cache = {}
         self._transport = None
         self._status = None
+        self._managed = None
 
     @property
     def config_file(self):
@@ -50,6 +80,23 @@ class JSHost:
         if self._config_file is None:
             return settings.CONFIG_FILE
         return os.path.join(settings.SOURCE_ROOT, os.fspath(self._config_file))
+
+    @property
+    def manager(self):
+        """The JSHostManager that runs this host, or None when it runs on its own."""
+        if self._manager is None and settings.USE_MANAGER:
+            return default_manager
+        return self._manager
+
+    @property
+    def logfile(self):
+        """The file a managed host writes its output to (connects first if need be)."""
+        if self.manager is None:
+            raise ConfigError(
+                "Only a managed host (USE_MANAGER=True) has a logfile of ours; a host you run "
+                "yourself logs to its stdout and stderr, or to its --logfile."
+            )
+        return self._managed_info()["logfile"]
 
     def get_config(self):
         """The config the host reports for our config file, read without starting it.
@@ -69,6 +116,8 @@ class JSHost:
         """Where requests for this host go: ROOT_URL if set, else the host's own address."""
         if settings.ROOT_URL:
             return settings.ROOT_URL.rstrip("/")
+        if self.manager is not None:
+            return self._managed_info()["url"]
         config = self.get_config()
         return "http://{}:{}".format(_url_host(config["address"]), config["port"])
 
@@ -103,19 +152,47 @@ class JSHost:
         return self._status
 
     def is_running(self):
-        """True if a JS host answers at our URL."""
+        """True if a JS host answers at our URL (a managed one is not started to find out)."""
         try:
+            if self.manager is not None and self._managed is None:
+                return self.manager.host_status(self.config_file)["state"] == "running"
             self.request_status()
-        except (ConnectionError, FunctionTimeout, UnexpectedResponse):
+        except JSHostError:
             return False
         return True
 
-    def connect(self):
-        """Check that the host at our URL is running and serves our config file.
+    def is_stale(self):
+        """True if the host's JS files changed since it loaded them (it runs old code)."""
+        config = self.get_status()["config"]
+        return source_hash(config["sourceFiles"]) != config["sourceHash"]
 
-        Behind ROOT_URL (a proxy, possibly to other machines) the config file path on the
-        far side may differ, so only "a JS host answers" is checked there.
+    def connect(self):
+        """Connect to the host, starting it through the manager if we use one.
+
+        A host we do not manage must serve our config file: another project's host on the
+        same port is refused. Behind ROOT_URL (a proxy, possibly to other machines) the
+        path on the far side may differ, so there only "a JS host answers" is checked.
         """
+        with self._lock:
+            status = self._connect_managed() if self.manager is not None else self._connect_direct()
+            self._status = status
+        announce(Verbosity.CONNECT, f"Connected to JSHost [{self.get_url()}] serving {self.config_file}")
+        announce(Verbosity.VERBOSE, f"JSHost status: {json.dumps(status)}")
+        if self._runs_old_code():
+            announce(
+                Verbosity.PROCESS_START,
+                f"JSHost [{self.get_url()}] runs an older version of {self.config_file} or the "
+                "files it requires: restart it to load the current code.",
+            )
+        return status
+
+    def _runs_old_code(self):
+        if self._managed is not None:
+            return self._managed.get("stale", False)  # the manager restarts it, unless told not to
+        # Behind ROOT_URL the host's files may be on another machine: no comparing there.
+        return not settings.ROOT_URL and self.is_stale()
+
+    def _connect_direct(self):
         status = self.request_status()
         served = status.get("config", {}).get("configFile")
         if not settings.ROOT_URL and not _same_file(served, self.config_file):
@@ -124,10 +201,74 @@ class JSHost:
                 "Another project's host may be using this port: stop it, or give this "
                 "project's config another port."
             )
-        self._status = status
-        announce(Verbosity.CONNECT, f"Connected to JSHost [{self.get_url()}] serving {self.config_file}")
-        announce(Verbosity.VERBOSE, f"JSHost status: {json.dumps(status)}")
         return status
+
+    def _connect_managed(self):
+        manager = self.manager
+        if self._connection is None or self._connection[0] != os.getpid():
+            # A forked child gets a connection of its own; the parent's stays the parent's.
+            self._connection = (os.getpid(), uuid.uuid4().hex)
+            atexit.register(self.disconnect)
+        info = self._managed = manager.connect_host(
+            self.config_file, self._connection[1], settings.SOURCE_ROOT
+        )
+        if info.get("started"):
+            announce(
+                Verbosity.PROCESS_START,
+                f"Started JSHost [{info['url']}] for {self.config_file} (logfile {info['logfile']})",
+            )
+        return info["status"]
+
+    def _managed_info(self):
+        if self._managed is None:
+            self.connect()
+        return self._managed
+
+    def disconnect(self):
+        """Close this process's connection to a managed host (done for you at exit).
+
+        The manager stops the host DISCONNECT_TIMEOUT seconds after its last connection
+        closes, unless another opens.
+        """
+        connection, self._connection = self._connection, None
+        if self.manager is None or connection is None or connection[0] != os.getpid():
+            return
+        atexit.unregister(self.disconnect)
+        url = (self._managed or {}).get("url", self.config_file)
+        self._managed = None
+        try:
+            info = self.manager.disconnect_host(self.config_file, connection[1])
+        except JSHostError:
+            return  # the manager is gone, and with it every connection it counted
+        if info["connections"] == 0:
+            announce(
+                Verbosity.DISCONNECT,
+                f"Closed connection to JSHost [{url}]. Host will stop in "
+                f"{settings.DISCONNECT_TIMEOUT:g} seconds unless another connection is opened",
+            )
+
+    def restart(self):
+        """Ask the manager to restart the host: same port and logfile, connections kept."""
+        with self._lock:
+            info = self._require_manager("restart").restart_host(self.config_file)
+            self._managed, self._status = {**(self._managed or {}), **info}, info["status"]
+        announce(Verbosity.PROCESS_START, f"Restarted JSHost [{info['url']}] for {self.config_file}")
+        return info
+
+    def stop(self):
+        """Ask the manager to stop the host now."""
+        info = self._require_manager("stop").stop_host(self.config_file)
+        self._connection = None
+        self.reset()
+        return info
+
+    def _require_manager(self, action):
+        if self.manager is None:
+            raise ConfigError(
+                f"Only a managed host (USE_MANAGER=True) can be told to {action} from Python; "
+                "a host you run yourself answers to its supervisor."
+            )
+        return self.manager
 
     def post_function(self, name, body, digest, timeout):
         """POST a function call; returns the transport's Response for Function to decode.
@@ -136,13 +277,75 @@ class JSHost:
         """
         if self._status is None:
             self.connect()
-        return self.transport.request(
-            "POST",
-            f"/function/{name}?hash={digest}",
-            body=body,
-            headers={"Content-Type": "application/json"},
-            timeout=timeout,
+        try:
+            return self.transport.request(
+                "POST",
+                f"/function/{name}?hash={digest}",
+                body=body,
+                headers={"Content-Type": "application/json"},
+                timeout=timeout,
+            )
+        except ConnectionError as error:
+            if self.manager is None:
+                raise
+            raise self._why_managed_host_is_gone() or error
+
+    def _why_managed_host_is_gone(self):
+        """A ProcessError naming the logfile if our managed host died; None if it did not.
+
+        The manager learns of a death a moment after the socket breaks, so when the pid we
+        talked to is gone, wait briefly for its account of how it went.
+        """
+        pid = (self._status or {}).get("pid")
+        deadline = time.monotonic() + DEATH_NOTICE_TIMEOUT
+        while True:
+            try:
+                info = self.manager.host_status(self.config_file)
+            except UnknownHost:
+                return ProcessError(
+                    f"The JS host for {self.config_file} was stopped (host.stop() or "
+                    "`manage.py jshost stop`); host.connect() starts a new one."
+                )
+            except JSHostError as error:
+                return ProcessError(
+                    f"The JS host for {self.config_file} is gone, and so is its manager "
+                    f"({error}). Start a new Python process, or call host.connect()."
+                )
+            if info["state"] == "exited":
+                break
+            if info["pid"] != pid or _process_alive(pid) or time.monotonic() > deadline:
+                return None  # a new host, or ours lives: the connection error stands
+            time.sleep(0.02)
+        exit = info.get("exit") or {}
+        how = f"signal {exit['signal']}" if exit.get("signal") else f"exit code {exit.get('code')}"
+        return ProcessError(
+            f"The JS host for {self.config_file} died ({how}); its logfile {info['logfile']} "
+            "says why. It is not restarted behind your back: call host.restart(), or start a "
+            "new Python process."
         )
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def source_hash(paths):
+    """The host's sourceHash of ``paths``, recomputed from the files as they are now."""
+    digest = hashlib.sha1()
+    for path in paths:
+        try:
+            with open(path, "rb") as source:
+                part = hashlib.sha1(source.read()).hexdigest()
+        except OSError:
+            part = "missing"
+        digest.update(f"{path}\0{part}\n".encode())
+    return digest.hexdigest()
 
 
 def read_config(node, bin_path, config_file, source_root):

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TESTS = Path(__file__).resolve().parent
+FIXTURES = TESTS / "fixtures"
 
 SECRET_KEY = "tests-only"
 DEBUG = False
@@ -13,3 +14,17 @@ JS_HOST = {
     "SOURCE_ROOT": str(FIXTURES),
     "CONNECT_ONCE_CONFIGURED": False,
 }
+
+# A real site for the template tests: tests/urls.py renders pages with both engines.
+ROOT_URLCONF = "tests.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [TESTS / "templates" / "django"],
+    },
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [TESTS / "templates" / "jinja2"],
+        "OPTIONS": {"extensions": ["django_js_host.jinja2.JSHostExtension"]},
+    },
+]

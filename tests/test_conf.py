@@ -12,20 +12,36 @@ from django_js_host import ConfigError
 from django_js_host.conf import PACKAGED_BIN, Verbosity, resolve
 
 
+# The seed's settings with their seed defaults; paths resolve against the working directory.
+SEED_DEFAULTS = {
+    "USE_MANAGER": False,
+    "PATH_TO_NODE": "node",
+    "PATH_TO_BIN": str(PACKAGED_BIN),
+    "FUNCTION_TIMEOUT": 10.0,
+    "CONNECT_ONCE_CONFIGURED": True,
+    "ROOT_URL": None,
+    "VERBOSITY": Verbosity.PROCESS_START,
+    "SOURCE_ROOT": "<cwd>",
+    "CONFIG_FILE": "<cwd>/host.config.js",
+}
+
+
 def test_defaults_are_the_seeds(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     resolved = resolve({})
-    assert resolved == {
-        "SOURCE_ROOT": str(tmp_path),
-        "CONFIG_FILE": str(tmp_path / "host.config.js"),
-        "USE_MANAGER": False,
-        "PATH_TO_NODE": "node",
-        "PATH_TO_BIN": str(PACKAGED_BIN),
-        "FUNCTION_TIMEOUT": 10.0,
-        "CONNECT_ONCE_CONFIGURED": True,
-        "ROOT_URL": None,
-        "VERBOSITY": Verbosity.PROCESS_START,
+    expected = {
+        name: value.replace("<cwd>", str(tmp_path)) if isinstance(value, str) else value
+        for name, value in SEED_DEFAULTS.items()
     }
+    assert {name: resolved[name] for name in SEED_DEFAULTS} == expected
+
+
+def test_manager_defaults():
+    resolved = resolve({})
+    assert resolved["MANAGER_ADDRESS"] == "127.0.0.1"
+    assert resolved["MANAGER_PORT"] == 9009
+    assert resolved["DISCONNECT_TIMEOUT"] == 5.0
+    assert resolved["RESTART_ON_CHANGE"] is True
 
 
 @pytest.mark.parametrize(

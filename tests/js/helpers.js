@@ -131,4 +131,4 @@ async function waitFor(predicate, {timeout = 3000, what = 'condition'} = {}) {
   }
 }
 
-module.exports = {BIN, fixture, sha1, makeTempDir, runCli, request, startHost, waitFor, waitForExit};
+module.exports = {BIN, fixture, sha1, makeTempDir, spawnBin, runCli, request, startHost, waitFor, waitForExit};

@@ -47,6 +47,8 @@ describe('GET /status', () => {
       'functions',
       'configFile',
       'configHash',
+      'sourceFiles',
+      'sourceHash',
     ]);
     assert.equal(status.node, process.version);
     assert.equal(status.config.port, host.port);

@@ -1,20 +1,29 @@
 #!/usr/bin/env node
 'use strict';
 // The js-host command. It owns the process: argv, the first stdout line (Python reads it
-// to learn the port), signals and exit codes. The host itself lives in ../lib/host.js.
+// to learn the port), signals and exit codes. The host itself lives in ../lib/host.js, the
+// development manager (--manager) in ../lib/manager.js.
 //
 // Exit codes: 0 done, 1 config / logfile / listen failure or a fatal uncaught exception,
 // 2 bad command line.
 
+const path = require('node:path');
 const {parseArgs} = require('node:util');
 
+const {isLoopbackAddress, readSecretFile, SecretFileError} = require('../lib/access');
 const {ConfigError, loadConfig, parsePort, parseAddress} = require('../lib/config');
+const {startDetached, reportStart} = require('../lib/detach');
 const {createHost, hostStatus, formatAddress} = require('../lib/host');
 const {attributeEscapedErrors} = require('../lib/invoke');
 const {createLogger, timestamp} = require('../lib/log');
+const {createManager} = require('../lib/manager');
 const {version} = require('../package.json');
 
+const DEFAULT_MANAGER_ADDRESS = '127.0.0.1';
+const DEFAULT_MANAGER_PORT = 9009;
+
 const USAGE = `Usage: js-host CONFIG [options]
+       js-host --manager --secret-file F [--address A] [--port N] [--logfile F] [--json] [--detach]
 
 Serves the functions exported by the config file CONFIG over HTTP:
 GET /status, POST /function/<name>?hash=<sha1 of body> with a JSON object body.
@@ -27,6 +36,13 @@ Options:
   --logfile F    also append all output (stdout and stderr) to the file F
   --version      print the version and exit
   --help         print this help and exit
+
+With --manager, runs the development manager instead: it starts one host per config file
+on request and stops it once no process is connected to it. Every request must carry the
+secret read from the secret file in the X-JS-Host-Secret header; host logfiles go next to
+that file. It listens on loopback only (default ${DEFAULT_MANAGER_ADDRESS}:${DEFAULT_MANAGER_PORT}).
+  --secret-file F  the file holding the secret (mode 600, in a directory only you can write)
+  --detach         start the manager in the background and exit once it listens
 `;
 
 const OPTIONS = {
@@ -37,7 +53,11 @@ const OPTIONS = {
   logfile: {type: 'string'},
   version: {type: 'boolean'},
   help: {type: 'boolean'},
+  manager: {type: 'boolean'},
+  'secret-file': {type: 'string'},
+  detach: {type: 'boolean'},
 };
+const MANAGER_ONLY = ['secret-file', 'detach'];
 
 // How long an exit waits for the last log lines to be written out.
 const FLUSH_TIMEOUT = 1000;
@@ -47,6 +67,13 @@ const FLUSH_TIMEOUT = 1000;
 // otherwise keep the process alive.
 function exitWith(code, stream, text) {
   stream.write(text, () => process.exit(code));
+}
+
+// Exits once `logger` has written everything out, or after FLUSH_TIMEOUT at the latest.
+function flushAndExit(logger, code) {
+  logger.releaseStdout();
+  setTimeout(() => process.exit(code), FLUSH_TIMEOUT).unref();
+  logger.close().then(() => process.exit(code));
 }
 
 function describeListenError(err) {
@@ -66,6 +93,9 @@ function describeThrown(err) {
 function parseCommandLine(argv) {
   const {values, positionals} = parseArgs({args: argv, options: OPTIONS, allowPositionals: true, strict: true});
   if (values.help || values.version) return {values};
+  if (values.manager) return {values, manager: parseManagerOptions(values, positionals)};
+  const managerOnly = MANAGER_ONLY.find((flag) => values[flag] !== undefined);
+  if (managerOnly) throw new Error(`--${managerOnly} only goes with --manager`);
   if (positionals.length !== 1) {
     throw new Error(positionals.length ? `expected one CONFIG path, got ${positionals.length}` : 'missing CONFIG path');
   }
@@ -74,6 +104,25 @@ function parseCommandLine(argv) {
     address: values.address === undefined ? undefined : parseAddress(values.address, '--address'),
   };
   return {values, configPath: positionals[0], overrides};
+}
+
+function parseManagerOptions(values, positionals) {
+  if (positionals.length) throw new Error(`--manager takes no CONFIG path (it starts hosts on request), got ${positionals.join(' ')}`);
+  if (values.config) throw new Error('--config does not go with --manager');
+  if (!values['secret-file']) throw new Error('--manager needs --secret-file F');
+  const address = values.address === undefined ? DEFAULT_MANAGER_ADDRESS : parseAddress(values.address, '--address');
+  // The manager starts processes that run code as this user: never reachable from the network.
+  if (!isLoopbackAddress(address)) {
+    throw new Error(`--address ${address} is not a loopback address; the manager runs code as this user, so it only listens on 127.0.0.0/8, ::1 or localhost`);
+  }
+  return {
+    address,
+    port: values.port === undefined ? DEFAULT_MANAGER_PORT : parsePort(values.port, '--port'),
+    secretFile: values['secret-file'],
+    logfile: values.logfile,
+    json: Boolean(values.json),
+    detach: Boolean(values.detach),
+  };
 }
 
 // Runs the host until a signal stops it. The logger comes first: it holds stdout back
@@ -87,15 +136,10 @@ async function serve(configPath, overrides, values) {
     exitWith(1, process.stderr, `js-host: cannot open logfile ${values.logfile}: ${err.message}\n`);
     return;
   }
-  const flushAndExit = (code) => {
-    logger.releaseStdout();
-    setTimeout(() => process.exit(code), FLUSH_TIMEOUT).unref();
-    logger.close().then(() => process.exit(code));
-  };
   attributeEscapedErrors({
     onFatal: (err) => {
       logger.error(`${timestamp()} fatal: uncaught exception outside any function call; exiting, as the host's state is unknown\n${describeThrown(err)}`);
-      flushAndExit(1);
+      flushAndExit(logger, 1);
     },
     onStray: (reason) => {
       logger.error(`${timestamp()} error: unhandled promise rejection outside any function call (the host keeps running)\n${describeThrown(reason)}`);
@@ -108,7 +152,7 @@ async function serve(configPath, overrides, values) {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     logger.error(`js-host: ${err.message}`);
-    flushAndExit(1);
+    flushAndExit(logger, 1);
     return;
   }
   const host = createHost(config, {logger});
@@ -117,7 +161,7 @@ async function serve(configPath, overrides, values) {
     address = await host.listen();
   } catch (err) {
     logger.error(`js-host: cannot listen on ${formatAddress(config.address, config.port)}: ${describeListenError(err)}`);
-    flushAndExit(1);
+    flushAndExit(logger, 1);
     return;
   }
   logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${formatAddress(address.address, address.port)}`);
@@ -134,7 +178,7 @@ async function serve(configPath, overrides, values) {
     const forced = await host.close();
     if (forced) logger.error(`${timestamp()} warning: cut ${forced} connection(s) still open after the ${config.shutdownGracePeriod}ms grace period`);
     logger.info('Host stopped');
-    flushAndExit(0);
+    flushAndExit(logger, 0);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -157,6 +201,69 @@ function printConfigStatus(configPath, overrides) {
   return exitWith(0, process.stdout, `${JSON.stringify(hostStatus(config, config.port))}\n`);
 }
 
+// The manager's own output: a logfile or nothing when detached (see detach.js), else its
+// stdout and stderr, copied to --logfile if given. Stdout is held back until the line saying
+// it listens, which comes first in both modes. Every way it fails to start is also reported
+// to a `--detach` parent, which prints it.
+async function runManager({address, port, secretFile, logfile, json}) {
+  let logger;
+  try {
+    logger = createLogger({logfile, holdStdout: true});
+  } catch (err) {
+    exitWith(1, process.stderr, `js-host: cannot open logfile ${logfile}: ${err.message}\n`);
+    return;
+  }
+  const failToStart = (text) => {
+    logger.error(text);
+    reportStart({failed: text}).then(() => flushAndExit(logger, 1));
+  };
+  let secret;
+  try {
+    secret = readSecretFile(secretFile);
+  } catch (err) {
+    if (!(err instanceof SecretFileError)) throw err;
+    failToStart(`js-host: ${err.message}`);
+    return;
+  }
+  const logDir = path.dirname(path.resolve(secretFile));
+  const manager = createManager({address, port, secret, logDir, logger, bin: __filename});
+  // Whatever way this process ends, no host is left behind.
+  process.on('exit', manager.signalHosts);
+  process.on('uncaughtException', (err) => {
+    logger.error(`${timestamp()} fatal: uncaught exception in the manager; stopping its hosts and exiting\n${describeThrown(err)}`);
+    flushAndExit(logger, 1);
+  });
+  let bound;
+  try {
+    bound = await manager.listen();
+  } catch (err) {
+    failToStart(`js-host: cannot listen on ${formatAddress(address, port)}: ${describeListenError(err)}`);
+    return;
+  }
+  // Before anyone can learn the port: a signal from then on stops the hosts too.
+  process.on('SIGTERM', () => manager.stop('SIGTERM'));
+  process.on('SIGINT', () => manager.stop('SIGINT'));
+  const line = json ? JSON.stringify(manager.status()) : `Manager listening at ${formatAddress(bound.address, bound.port)}`;
+  logger.releaseStdout(line);
+  await reportStart({listening: line});
+  await manager.stopped;
+  flushAndExit(logger, 0);
+}
+
+// The manager command line again, without --detach and --logfile: the detached manager's
+// stdout and stderr are the logfile itself.
+async function runDetachedManager({address, port, secretFile, logfile, json}) {
+  const args = [__filename, '--manager', '--secret-file', secretFile, '--address', address, '--port', String(port)];
+  let line;
+  try {
+    line = await startDetached(json ? [...args, '--json'] : args, logfile);
+  } catch (err) {
+    exitWith(1, process.stderr, `${err.message}\n`);
+    return;
+  }
+  exitWith(0, process.stdout, `${line}\n`);
+}
+
 function main(argv) {
   let command;
   try {
@@ -165,9 +272,10 @@ function main(argv) {
     exitWith(2, process.stderr, `js-host: ${err.message}\n\n${USAGE}`);
     return;
   }
-  const {values, configPath, overrides} = command;
+  const {values, configPath, overrides, manager} = command;
   if (values.help) return exitWith(0, process.stdout, USAGE);
   if (values.version) return exitWith(0, process.stdout, `${version}\n`);
+  if (manager) return manager.detach ? runDetachedManager(manager) : runManager(manager);
   return values.config ? printConfigStatus(configPath, overrides) : serve(configPath, overrides, values);
 }
 

@@ -7,6 +7,8 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 
+const {sourceFilesLoadedSince, sourceHash} = require('./sources');
+
 const DEFAULTS = {
   address: '127.0.0.1',
   port: 9009,
@@ -129,7 +131,12 @@ function loadConfig(configPath, overrides = {}) {
     // Hashed as read just before require(), so the hash describes the code that was
     // loaded; Python compares it with the file on disk to notice a stale host.
     const configHash = crypto.createHash('sha1').update(source).digest('hex');
-    return {configFile, configHash, ...checkConfig(require(configFile), overrides)};
+    // Every file the require() below loads is a source of this host (see sources.js):
+    // the manager restarts the host, and Python calls it stale, when one of them changes.
+    const cachedBefore = new Set(Object.keys(require.cache));
+    const exported = require(configFile);
+    const sourceFiles = sourceFilesLoadedSince(cachedBefore, configFile);
+    return {configFile, configHash, sourceFiles, sourceHash: sourceHash(sourceFiles), ...checkConfig(exported, overrides)};
   } catch (err) {
     throw new ConfigError(`cannot load config file ${configFile}: ${describeLoadError(err)}`);
   }

@@ -55,6 +55,8 @@ function hostStatus(config, port) {
       functions: [...config.functions.keys()].sort(),
       configFile: config.configFile,
       configHash: config.configHash,
+      sourceFiles: config.sourceFiles,
+      sourceHash: config.sourceHash,
     },
   };
 }

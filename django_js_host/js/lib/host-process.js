@@ -1,0 +1,92 @@
+'use strict';
+// One host process started by the manager: `js-host CONFIG --port P --json --logfile F`.
+// Its first stdout line is its status (the port it got); after that both pipes are read and
+// dropped, since the host copies everything into its logfile anyway and a pipe nobody reads
+// fills at 64 KB and freezes the host on its next log line.
+
+const {spawn} = require('node:child_process');
+
+// A host that has not reported its status by then is stuck (a config waiting on something
+// that never comes); it is killed rather than left behind.
+const START_TIMEOUT = 30 * 1000;
+// SIGTERM lets calls in flight finish (the host's own grace period); SIGKILL after this.
+const STOP_TIMEOUT = 10 * 1000;
+// What a failed start keeps of the host's stderr for its error message.
+const STDERR_KEPT = 64 * 1024;
+
+class HostStartFailed extends Error {}
+HostStartFailed.prototype.name = 'HostStartFailed';
+
+function describeExit({code, signal}) {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
+}
+
+// Resolves with {pid, status, exited, stop()} once the host listens; `exited` resolves with
+// {code, signal} when the process ends. Rejects with HostStartFailed (its `exit` says how
+// the process ended) after making sure the process is gone.
+function startHostProcess({bin, config, port, cwd, logfile}) {
+  return new Promise((resolve, reject) => {
+    const args = [bin, config, '--port', String(port), '--json', '--logfile', logfile];
+    const child = spawn(process.execPath, args, {cwd, stdio: ['ignore', 'pipe', 'pipe']});
+    const exited = new Promise((done) => child.once('exit', (code, signal) => done({code, signal})));
+    let stdout = '';
+    let stderr = '';
+    let settled = false;
+
+    // A host that exited on its own said why on stderr (the JS error); one that was killed
+    // needs the reason first.
+    const fail = async (problem, {kill = false} = {}) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (kill) child.kill('SIGKILL');
+      const exit = child.pid === undefined ? null : await exited;
+      const said = stderr.trim();
+      const text = kill ? `${problem}${said ? `; its stderr: ${said}` : ''}` : said || problem;
+      const error = new HostStartFailed(`${config} failed to start: ${text}`);
+      error.exit = exit;
+      reject(error);
+    };
+
+    const timer = setTimeout(
+      () => fail(`no status line within ${START_TIMEOUT}ms; killed it`, {kill: true}),
+      START_TIMEOUT,
+    );
+    // spawn() itself failed (a cwd that vanished): there is no process to wait for.
+    child.on('error', (err) => fail(err.message));
+    // 'close', not 'exit': the pipes may still hold the end of what it printed (the error).
+    child.once('close', (code, signal) => fail(`it exited (${describeExit({code, signal})}) before reporting its status`));
+    child.stderr.setEncoding('utf8').on('data', (text) => {
+      if (stderr.length < STDERR_KEPT) stderr += text;
+    });
+    child.stdout.setEncoding('utf8').on('data', (text) => {
+      stdout += text;
+      const end = stdout.indexOf('\n');
+      if (end === -1 || settled) return;
+      let status;
+      try {
+        status = JSON.parse(stdout.slice(0, end));
+      } catch {
+        fail(`its first line is not a status: ${JSON.stringify(stdout.slice(0, 200))}`, {kill: true});
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      for (const pipe of [child.stdout, child.stderr]) pipe.removeAllListeners('data').resume();
+      resolve({pid: child.pid, status, exited, stop});
+    });
+
+    let stopping = null;
+    // Resolves with how the process ended. SIGTERM first, SIGKILL if it outlives STOP_TIMEOUT.
+    function stop() {
+      if (!stopping) {
+        const killer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        stopping = exited.finally(() => clearTimeout(killer));
+      }
+      return stopping;
+    }
+  });
+}
+
+module.exports = {startHostProcess, HostStartFailed, describeExit};

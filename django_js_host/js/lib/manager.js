@@ -1,0 +1,211 @@
+'use strict';
+// The development manager's server: one host process per config file (managed-hosts.js),
+// started on request and shared by every Python process that connects, stopped a while
+// after the last one has gone. Hosts outlive Python restarts (Django's autoreloader), so
+// their start-up is paid once. This module answers HTTP and decides when the manager
+// itself is done; like host.js it owns no process-wide concern (argv, signals, exit): the
+// CLI waits on `stopped`.
+
+const http = require('node:http');
+
+const {createSecretCheck, isLoopbackAddress} = require('./access');
+const {readBody, discardBody, send} = require('./body');
+const {formatAddress} = require('./host');
+const {HostStartFailed} = require('./host-process');
+const {timestamp} = require('./log');
+const {createManagedHosts, stoppingError} = require('./managed-hosts');
+const {
+  RequestError,
+  parseRequestBody,
+  requestedConfigPath,
+  findConfigFile,
+  sourceRootOf,
+  ownerOf,
+  connectionOf,
+  hostOptionsOf,
+} = require('./manager-requests');
+const {trackConnections} = require('./shutdown');
+const {version} = require('../package.json');
+
+const JSON_TYPE = 'application/json';
+const BODY_LIMIT = 64 * 1024;
+// A manager nobody asked for a host by then was spawned by a Python process that died
+// before it could connect.
+const FIRST_HOST_TIMEOUT = 30 * 1000;
+const OWNER_CHECK_INTERVAL = 1000;
+// For the manager's own HTTP connections when it stops; its answers are quick.
+const CLOSE_GRACE_PERIOD = 1000;
+
+// `secret`: what every request's X-JS-Host-Secret header must be. `logDir`: where host
+// logfiles go. `bin`: the js-host CLI that hosts are started with. `logger`: log.js's.
+function createManager({address, port, secret, logDir, logger, bin}) {
+  const isAllowed = createSecretCheck(secret);
+  const hosts = createManagedHosts({logDir, bin, logger, onAdded: onHostAdded, onForgotten: exitIfNoHosts});
+  const server = http.createServer(handleRequest);
+  const connections = trackConnections(server);
+  const routes = new Map([
+    ['/status', ['GET', status]],
+    ['/host/start', ['POST', (body) => hosts.start(hostRequest(body))]],
+    ['/host/connect', ['POST', (body) => hosts.connect({...hostRequest(body), owner: ownerOf(body), connection: connectionOf(body)})]],
+    ['/host/disconnect', ['POST', (body) => hosts.disconnect(knownConfigPath(body), connectionOf(body))]],
+    ['/host/restart', ['POST', (body) => hosts.restart(knownConfigPath(body))]],
+    ['/host/stop', ['POST', (body) => hosts.stop(knownConfigPath(body))]],
+    ['/host/status', ['POST', (body) => hosts.info(knownConfigPath(body))]],
+    ['/manager/stop', ['POST', managerStopRequest]],
+  ]);
+  let bound = null;
+  let hadHost = false;
+  let requestsInFlight = 0;
+  let stopping = false;
+  let firstHostTimer = null;
+  let ownerCheck = null;
+  let resolveStopped;
+  const stopped = new Promise((resolve) => (resolveStopped = resolve));
+
+  const log = (message) => logger.info(`${timestamp()} ${message}`);
+
+  // Resolves with server.address() once listening; rejects with the listen error.
+  function listen() {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, address, () => {
+        server.off('error', reject);
+        bound = server.address();
+        // A name (localhost) resolves through /etc/hosts, which could point anywhere.
+        if (!isLoopbackAddress(bound.address)) {
+          server.close();
+          reject(new Error(`${address} resolved to ${bound.address}, which is not a loopback address`));
+          return;
+        }
+        log(`manager listening at ${formatAddress(bound.address, bound.port)} (pid ${process.pid}, host logfiles in ${logDir})`);
+        firstHostTimer = setTimeout(() => stop(`no host started within ${FIRST_HOST_TIMEOUT}ms`), FIRST_HOST_TIMEOUT);
+        ownerCheck = setInterval(hosts.dropDeadOwners, OWNER_CHECK_INTERVAL);
+        resolve(bound);
+      });
+    });
+  }
+
+  function status() {
+    return {type: 'Manager', version, pid: process.pid, address: bound.address, port: bound.port, hosts: hosts.list()};
+  }
+
+  // --- HTTP ---
+
+  function reply(res, statusCode, payload, headers) {
+    send(res, statusCode, JSON_TYPE, JSON.stringify(payload), connections.closing ? {...headers, Connection: 'close'} : headers);
+  }
+
+  function refuse(req, res, error, headers) {
+    discardBody(req, (drained) => {
+      reply(res, error.statusCode, {name: error.name, message: error.message}, drained ? headers : {...headers, Connection: 'close'});
+    });
+  }
+
+  function replyError(res, err) {
+    if (err instanceof RequestError) {
+      reply(res, err.statusCode, {name: err.name, message: err.message});
+    } else if (err instanceof HostStartFailed) {
+      reply(res, 500, {name: err.name, message: err.message, logfile: err.logfile});
+    } else {
+      logger.error(`${timestamp()} error: a request failed inside the manager\n${err.stack}`);
+      reply(res, 500, {name: 'InternalError', message: String(err.stack)});
+    }
+  }
+
+  function handleRequest(req, res) {
+    const urlPath = req.url.split('?', 1)[0];
+    // Before anything else: without the secret a request learns nothing, not even the routes.
+    if (!isAllowed(req.headers)) {
+      refuse(req, res, new RequestError(403, 'Forbidden', 'Missing or wrong X-JS-Host-Secret header: this manager only answers the user who started it'));
+      return;
+    }
+    const route = routes.get(urlPath);
+    if (!route) {
+      const message = `No such path ${JSON.stringify(urlPath)}: this manager answers GET /status, POST /host/start, /host/connect, /host/disconnect, /host/restart, /host/stop, /host/status and /manager/stop`;
+      refuse(req, res, new RequestError(404, 'NotFound', message));
+      return;
+    }
+    const [method, handle] = route;
+    if (req.method !== method) {
+      refuse(req, res, new RequestError(405, 'MethodNotAllowed', `Use ${method} ${urlPath}`), {Allow: method});
+      return;
+    }
+    if (stopping) {
+      refuse(req, res, stoppingError());
+      return;
+    }
+    readBody(req, BODY_LIMIT, (bytes) => {
+      if (bytes === null) {
+        const message = `Request body is over the manager's limit of ${BODY_LIMIT} bytes`;
+        reply(res, 413, {name: 'RequestTooLarge', message}, {Connection: 'close'});
+        return;
+      }
+      requestsInFlight += 1;
+      new Promise((resolve) => resolve(handle(parseRequestBody(bytes))))
+        .then((payload) => reply(res, 200, payload), (err) => replyError(res, err))
+        .finally(() => {
+          requestsInFlight -= 1;
+          exitIfNoHosts();
+        });
+    });
+  }
+
+  // --- requests ---
+
+  // What /host/start and /host/connect say about the host they want.
+  function hostRequest(body) {
+    const requested = requestedConfigPath(body);
+    return {config: findConfigFile(requested), requested, sourceRoot: sourceRootOf(body), options: hostOptionsOf(body)};
+  }
+
+  // The real path of the config a request names. A host whose config file has been removed
+  // or renamed since can still be asked about, disconnected from, restarted and stopped,
+  // by the path it was started with.
+  function knownConfigPath(body) {
+    const requested = requestedConfigPath(body);
+    try {
+      return findConfigFile(requested);
+    } catch (err) {
+      const known = hosts.knownConfig(requested);
+      if (known) return known;
+      throw err;
+    }
+  }
+
+  function managerStopRequest() {
+    // After this answer has gone out.
+    setImmediate(stop, 'stop request');
+    return {stopping: true};
+  }
+
+  // --- when the manager is done ---
+
+  function onHostAdded() {
+    hadHost = true;
+    clearTimeout(firstHostTimer);
+  }
+
+  // The manager exists for its hosts: once the last is gone, and no request is under way
+  // that could start another, it stops.
+  function exitIfNoHosts() {
+    if (hadHost && hosts.size === 0 && requestsInFlight === 0 && !stopping) stop('no hosts left');
+  }
+
+  // `stopped` resolves once every host has stopped and the server is closed.
+  function stop(why) {
+    if (stopping) return;
+    stopping = true;
+    log(`manager stopping (${why})`);
+    clearTimeout(firstHostTimer);
+    clearInterval(ownerCheck);
+    // Not listening any more, so a new manager can take the port while hosts stop.
+    Promise.all([hosts.stopAll(), connections.close(CLOSE_GRACE_PERIOD)]).then(() => {
+      log('manager stopped');
+      resolveStopped();
+    });
+  }
+
+  return {listen, status, stop, stopped, signalHosts: hosts.signalAll};
+}
+
+module.exports = {createManager};

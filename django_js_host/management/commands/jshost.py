@@ -1,0 +1,310 @@
+"""manage.py jshost start|stop|restart|status|logs: the JS host of JS_HOST['CONFIG_FILE'].
+
+Two kinds of host, two behaviours:
+
+* A host you run yourself (USE_MANAGER=False, production): ``start`` runs it in the
+  foreground, replacing this process (``exec``), so your supervisor (systemd, supervisor,
+  PM2, a container) signals and watches node itself; SIGTERM or Ctrl-C stops it and its
+  exit code is the command's. ``stop``, ``restart`` and ``logs`` are the supervisor's job.
+* A managed host (USE_MANAGER=True, development): ``start`` asks the manager for it,
+  ``stop`` and ``restart`` tell the manager, ``logs`` reads the logfile the manager gives it.
+"""
+
+import argparse
+import codecs
+import os
+import sys
+import time
+from contextlib import contextmanager
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...checks import find_node
+from ...conf import settings
+from ...exceptions import ConnectionError, JSHostError, UnknownHost
+from ...host import host
+
+SUPERVISOR_COMMANDS = (
+    "`systemctl {0} UNIT`, `supervisorctl {0} PROGRAM`, `pm2 {0} NAME`, `docker {0} CONTAINER`"
+)
+FOLLOW_INTERVAL = 0.2  # seconds between looks at a followed logfile
+
+
+class Command(BaseCommand):
+    help = "Start, stop, restart and inspect the JS host that serves JS_HOST['CONFIG_FILE']."
+
+    # These commands operate hosts: `stop` and `logs` must work while the config file is
+    # broken, and a check loading it (E003) would start node for nothing.
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        subcommands = parser.add_subparsers(title="subcommands", dest="subcommand", required=True)
+
+        start = subcommands.add_parser(
+            "start",
+            help="Run the host in the foreground (or, with USE_MANAGER, start a managed one).",
+        )
+        start.add_argument("--port", type=int, help="listen on this port (0: any free port)")
+        start.add_argument("--address", help="listen on this address")
+        start.add_argument("--logfile", help="also append the host's output to this file")
+        start.set_defaults(method=self.start)
+
+        subcommands.add_parser("stop", help="Stop the managed host.").set_defaults(method=self.stop)
+        subcommands.add_parser(
+            "restart", help="Restart the managed host (same port, logfile and connections)."
+        ).set_defaults(method=self.restart)
+        subcommands.add_parser(
+            "status", help="Show the running host: URL, pid, functions, stale code ..."
+        ).set_defaults(method=self.status)
+
+        logs = subcommands.add_parser("logs", help="Print the end of the managed host's logfile.")
+        logs.add_argument(
+            "-n", "--lines", type=_count, default=20, help="how many lines (default 20)"
+        )
+        logs.add_argument(
+            "-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C"
+        )
+        logs.set_defaults(method=self.logs)
+
+    def handle(self, *args, method, **options):
+        with _as_command_errors():
+            method(**options)
+
+    # --- start ---
+
+    def start(self, port, address, logfile, **options):
+        if host.manager is None:
+            self.run_host_in_foreground(port, address, logfile)
+            return
+        host_options = {"--port": port, "--address": address, "--logfile": logfile}
+        given = [flag for flag, value in host_options.items() if value is not None]
+        if given:
+            raise CommandError(
+                f"{', '.join(given)} only go with a host you run yourself: the manager "
+                "(USE_MANAGER=True) picks a managed host's port and logfile."
+            )
+        was_running = host.is_running()
+        try:
+            status = host.connect()
+            url, logfile = host.get_url(), host.logfile
+        finally:
+            # What the real command does as it exits; in-process (call_command) too.
+            host.disconnect()
+        verb = "was already running" if was_running else "started"
+        self.stdout.write(f"The JS host for {host.config_file} {verb}.")
+        self._write_fields(url=url, pid=status["pid"], logfile=logfile)
+        self.stdout.write(
+            f"It stops {settings.DISCONNECT_TIMEOUT:g} s after its last connection closes, and "
+            "this command's connection closed as the command finished: start a server or a "
+            "shell within that time (runserver and shell connect at start-up) to keep it."
+        )
+
+    def run_host_in_foreground(self, port, address, logfile):
+        """Become ``node js-host.js CONFIG_FILE [options]`` in SOURCE_ROOT (never returns)."""
+        node = settings.PATH_TO_NODE
+        if find_node(node, settings.SOURCE_ROOT) is None:
+            raise CommandError(
+                f"Cannot run JS_HOST['PATH_TO_NODE'] {node!r}: not found. Install Node.js "
+                "(>= 18) or set PATH_TO_NODE to your node binary."
+            )
+        command = [node, settings.PATH_TO_BIN, settings.CONFIG_FILE]
+        host_options = {"--port": port, "--address": address, "--logfile": logfile}
+        for flag, value in host_options.items():
+            if value is not None:
+                command += [flag, str(value)]
+        # exec, not a child process: signals from a supervisor or Ctrl-C reach node
+        # directly, node drains its calls, and its exit code is ours.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        cwd = os.getcwd()
+        os.chdir(settings.SOURCE_ROOT)
+        try:
+            os.execvp(node, command)
+        except OSError as error:
+            os.chdir(cwd)
+            raise CommandError(f"Cannot run {' '.join(command)}: {error}") from None
+
+    # --- stop, restart ---
+
+    def stop(self, **options):
+        self._require_manager("stop")
+        info = self._managed_host_info()
+        if info["state"] == "exited":
+            raise self._not_running(info)
+        host.stop()
+        self.stdout.write(
+            f"Stopped the JS host for {host.config_file} (pid {info['pid']}, {info['url']})."
+        )
+        if info["connections"]:
+            self.stdout.write(
+                f"{info['connections']} connection(s) from Python processes were open: their "
+                "next call fails until they connect again (restart them)."
+            )
+
+    def restart(self, **options):
+        self._require_manager("restart")
+        self._managed_host_info()  # "not running" if the manager does not know it
+        info = host.restart()
+        self.stdout.write(f"Restarted the JS host for {host.config_file}.")
+        self._write_fields(url=info["url"], pid=info["pid"], logfile=info["logfile"])
+
+    def _require_manager(self, action):
+        if host.manager is not None:
+            return
+        # Not a SIGTERM to the pid that /status reports: that pid comes from whatever
+        # answers at the URL (behind ROOT_URL, another machine's), and a supervisor would
+        # restart what we stopped, so `stop` would not mean stopped.
+        running = ""
+        try:
+            running = f" The host at {host.get_url()} runs as pid {host.request_status()['pid']}."
+        except JSHostError:
+            pass
+        raise CommandError(
+            f"`jshost {action}` controls a managed host (USE_MANAGER=True). A host you run "
+            f"yourself answers to its supervisor: {SUPERVISOR_COMMANDS.format(action)}, or "
+            f"Ctrl-C in the terminal running `manage.py jshost start`.{running}"
+        )
+
+    # --- status ---
+
+    def status(self, **options):
+        if host.manager is not None:
+            info = self._managed_host_info()
+            if info["state"] != "running":
+                raise self._not_running(info)
+            status, url, stale = info["status"], info["url"], info["stale"]
+        else:
+            url = host.get_url()
+            try:
+                status = host.connect()  # also proves it serves our config file
+            except ConnectionError:
+                raise CommandError(
+                    f"Not running: no JS host answers at {url} (config file {host.config_file}). "
+                    "Start it with `manage.py jshost start`, or under your supervisor."
+                ) from None
+            # Behind ROOT_URL the host's files may be on another machine.
+            stale = None if settings.ROOT_URL else host.is_stale()
+        config = status["config"]
+        self.stdout.write(f"The JS host for {host.config_file} is running.")
+        self._write_fields(
+            url=url,
+            pid=status["pid"],
+            node=status.get("node", "unknown"),
+            version=status.get("version", "unknown"),
+            config_file=config["configFile"],
+            functions=", ".join(config["functions"]) or "(none)",
+            stale=_describe_stale(stale),
+        )
+        if host.manager is not None:
+            self._write_fields(
+                manager=host.manager.url, connections=info["connections"], logfile=info["logfile"]
+            )
+
+    # --- logs ---
+
+    def logs(self, lines, follow, **options):
+        if host.manager is None:
+            raise CommandError(
+                "`jshost logs` reads a managed host's logfile (USE_MANAGER=True). A host you "
+                "run yourself logs to its stdout and stderr, which your supervisor keeps "
+                "(`journalctl -u UNIT`, `supervisorctl tail -f PROGRAM`, `pm2 logs NAME`, "
+                "`docker logs CONTAINER`), and to the file given to `jshost start --logfile`."
+            )
+        logfile = self._managed_host_info()["logfile"]
+        try:
+            with open(logfile, "rb") as log:
+                self.stdout.write(b"".join(last_lines(log, lines)).decode("utf-8", "replace"), ending="")
+                if follow:
+                    self.follow(log)
+        except FileNotFoundError:
+            raise CommandError(f"The logfile {logfile} does not exist (yet).") from None
+
+    def follow(self, log):
+        """Print what is appended to ``log`` until Ctrl-C; start over if it is truncated."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.stdout.flush()
+        try:
+            while True:
+                if os.fstat(log.fileno()).st_size < log.tell():
+                    log.seek(0)
+                text = decoder.decode(log.read())
+                if text:
+                    self.stdout.write(text, ending="")
+                    self.stdout.flush()
+                time.sleep(FOLLOW_INTERVAL)
+        except KeyboardInterrupt:
+            pass
+
+    # --- helpers ---
+
+    def _managed_host_info(self):
+        """What the manager knows of our host; CommandError "not running" if nothing."""
+        manager = host.manager
+        try:
+            return manager.host_status(host.config_file)
+        except ConnectionError:
+            raise CommandError(
+                f"Not running: no manager answers at {manager.url}, so no managed host for "
+                f"{host.config_file} runs. `manage.py jshost start` starts one."
+            ) from None
+        except UnknownHost:
+            raise CommandError(
+                f"Not running: the manager at {manager.url} runs no host for "
+                f"{host.config_file}. `manage.py jshost start` starts one."
+            ) from None
+
+    def _not_running(self, info):
+        exit = info.get("exit") or {}
+        how = f"signal {exit['signal']}" if exit.get("signal") else f"exit code {exit.get('code')}"
+        return CommandError(
+            f"Not running: the managed JS host for {host.config_file} exited ({how}); its "
+            f"logfile {info['logfile']} says why. `manage.py jshost restart` starts it again."
+        )
+
+    def _write_fields(self, **fields):
+        for name, value in fields.items():
+            label = f"{name.replace('_', ' ')}:"
+            self.stdout.write(f"  {label:<12} {value}")
+
+
+@contextmanager
+def _as_command_errors():
+    """Any JSHostError (a config that does not load, a manager that refused ...) as a CommandError."""
+    try:
+        yield
+    except JSHostError as error:
+        raise CommandError(str(error)) from error
+
+
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text!r}")
+    return value
+
+
+def _describe_stale(stale):
+    if stale is None:
+        return "unknown (behind ROOT_URL the host's files may be on another machine)"
+    if stale:
+        return "yes: its JS files changed since it loaded them; restart it to run the current code"
+    return "no"
+
+
+def last_lines(file, count, block_size=64 * 1024):
+    """The last ``count`` lines of a binary ``file``, read backwards from its end; leaves
+    the file positioned at its end."""
+    end = file.seek(0, os.SEEK_END)
+    if count == 0:
+        return []
+    position, data = end, b""
+    # count + 1 newlines: the file's final newline ends the last line rather than starting one.
+    while position > 0 and data.count(b"\n") <= count:
+        position = max(0, position - block_size)
+        file.seek(position)
+        data = file.read(end - position)
+    file.seek(end)
+    return data.splitlines(keepends=True)[-count:]

@@ -1,0 +1,121 @@
+"""A real Django site for the integration tests: its host, and Django processes running it.
+
+The site is tests/settings.py (tests/urls.py, tests/templates/) with the functions of
+tests/fixtures/django/site.config.js. Subprocess tests (runserver, shell, manage.py check,
+`jshost start`) run ``python -m django`` with a settings module written for the test, so
+JS_HOST can name a host on a free port.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .hosts import FIXTURES, free_port, running_host, write_config
+
+REPO = Path(__file__).resolve().parent.parent
+SITE_CONFIG = FIXTURES / "django" / "site.config.js"
+
+
+@pytest.fixture(scope="session")
+def site_host(tmp_path_factory):
+    """A host serving the site's functions on a free port, for the session."""
+    config = write_config(tmp_path_factory.mktemp("site"), free_port(), functions_from=SITE_CONFIG)
+    with running_host(config) as host_process:
+        yield host_process
+
+
+@pytest.fixture
+def site_settings(settings, site_host):
+    """JS_HOST pointed at the site host."""
+    settings.JS_HOST = {
+        "CONFIG_FILE": site_host.config_file,
+        "CONNECT_ONCE_CONFIGURED": False,
+        "FUNCTION_TIMEOUT": 5.0,
+    }
+    return settings
+
+
+# Settings-module code that reports, on stderr, each process that connects to its host.
+REPORT_CONNECTS = """
+import os, sys
+from django_js_host.host import JSHost
+
+def _reporting_connect(self, _connect=JSHost.connect):
+    print(f"connect: pid {os.getpid()}, RUN_MAIN={os.environ.get('RUN_MAIN')}", file=sys.stderr, flush=True)
+    return _connect(self)
+
+JSHost.connect = _reporting_connect
+"""
+
+
+def settings_module(directory, js_host, code="", **extra):
+    """Write ``<directory>/site_settings.py``: tests/settings.py with this JS_HOST; returns its name."""
+    lines = ["from tests.settings import *  # noqa: F401,F403", f"JS_HOST = {js_host!r}"]
+    lines += [f"{name} = {value!r}" for name, value in extra.items()]
+    Path(directory, "site_settings.py").write_text("\n".join(lines) + "\n" + code)
+    return "site_settings"
+
+
+def django_environ(directory, js_host, **settings):
+    """The environment of a Django process using a settings module written for the test."""
+    env = dict(os.environ)  # keeps the suite's RUN_MARKER, so a leftover would be found
+    env.pop("RUN_MAIN", None)
+    env["DJANGO_SETTINGS_MODULE"] = settings_module(directory, js_host, **settings)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(directory)])
+    return env
+
+
+def run_python(directory, js_host, *args, timeout=60, **settings):
+    """Run ``python ARGS`` with those settings to the end; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=directory, env=django_environ(directory, js_host, **settings),
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def run_django(directory, js_host, *args, **settings):
+    """Run ``python -m django ARGS`` to the end; returns the CompletedProcess."""
+    return run_python(directory, js_host, "-m", "django", *args, **settings)
+
+
+def start_django(directory, js_host, *args, **settings):
+    """Start ``python -m django ARGS`` with piped output; stop it with ``stop_process_tree``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", *args],
+        cwd=directory, env=django_environ(directory, js_host, **settings),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def children_of(pid):
+    """PIDs of the live child processes of ``pid`` (Linux /proc)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children += [int(child) for child in task.read_text().split()]
+        except OSError:
+            pass
+    return children
+
+
+def stop_process_tree(process, sig=signal.SIGTERM, timeout=10):
+    """Signal ``process``'s children, then ``process``, each by PID; wait; return (rc, out, err)."""
+    for child in children_of(process.pid):
+        try:
+            os.kill(child, sig)
+        except ProcessLookupError:
+            pass
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+    return process.returncode, out, err
+

@@ -1,0 +1,247 @@
+"""The development manager, with real detached managers, real hosts and real Python processes."""
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from django_js_host import ConfigError, Function, JSHost, JSHostError, ProcessError
+from django_js_host.manager import JSHostManager
+
+from .hosts import free_port, wait_until
+from .manager_fixtures import DISCONNECT_TIMEOUT, alive, managed, manager_port, project  # noqa: F401
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def python_process(code, project, manager_port, **settings):
+    """A separate Python process configured like the ``managed`` fixture; returns its Popen."""
+    configure = {
+        "SOURCE_ROOT": str(project),
+        "USE_MANAGER": True,
+        "MANAGER_PORT": manager_port,
+        "DISCONNECT_TIMEOUT": DISCONNECT_TIMEOUT,
+        "VERBOSITY": "DISCONNECT",
+        **settings,
+    }
+    script = "from django_js_host.conf import settings\n" f"settings.configure(**{configure!r})\n" + textwrap.dedent(code)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.Popen(
+        [sys.executable, "-c", script], cwd=project, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def run_python(code, project, manager_port, **settings):
+    process = python_process(code, project, manager_port, **settings)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    return out, err
+
+
+REPORT_HOST = """
+from django_js_host.function import Function
+from django_js_host.host import host
+import json
+print(Function('greet').call(name='process'))
+print(json.dumps({'pid': host.get_status()['pid'], 'url': host.get_url(), 'logfile': host.logfile}))
+"""
+
+
+def test_first_call_starts_manager_and_host_and_says_so(managed, manager_port, capfd):
+    assert Function("greet").call(name="Ada") == "Hello, Ada!"
+    err = capfd.readouterr().err
+    assert f"Started JSHostManager [127.0.0.1:{manager_port}]" in err
+    assert "Started JSHost [http://127.0.0.1:" in err
+    status = managed.get_status()
+    assert status["address"] == "127.0.0.1" and status["port"] == manager_port
+    (host_info,) = status["hosts"]
+    assert host_info["connections"] == 1
+
+
+def test_a_second_python_process_reuses_the_same_host(managed, project, manager_port):
+    from django_js_host.host import host
+
+    assert Function("greet").call(name="here") == "Hello, here!"
+    out, err = run_python(REPORT_HOST, project, manager_port)
+    greeting, report = out.splitlines()
+    assert greeting == "Hello, process!"
+    report = json.loads(report)
+    assert report["pid"] == host.get_status()["pid"]
+    assert report["url"] == host.get_url()
+    assert "Started JSHost " not in err  # reused, not started
+
+
+def test_host_stops_after_last_disconnect_and_manager_exits(managed, project, manager_port):
+    out, err = run_python(REPORT_HOST, project, manager_port)
+    host_pid = json.loads(out.splitlines()[1])["pid"]
+    assert "Host will stop in 0.5 seconds unless another connection is opened" in err
+    manager_pid = managed.get_status()["pid"]
+    assert wait_until(lambda: not alive(host_pid), timeout=5)
+    assert wait_until(lambda: not alive(manager_pid), timeout=5)
+
+
+def test_a_connection_within_the_timeout_keeps_the_host(managed, project, manager_port):
+    out, _ = run_python(REPORT_HOST, project, manager_port)
+    host_pid = json.loads(out.splitlines()[1])["pid"]
+    assert Function("greet").call(name="again") == "Hello, again!"  # within 0.5 s
+    threading.Event().wait(DISCONNECT_TIMEOUT * 3)
+    assert alive(host_pid)
+
+
+def test_a_sigkilled_python_process_cannot_keep_the_host_forever(managed, project, manager_port):
+    process = python_process(REPORT_HOST + "import time; time.sleep(60)\n", project, manager_port)
+    try:
+        process.stdout.readline()
+        host_pid = json.loads(process.stdout.readline())["pid"]
+        assert managed.get_status()["hosts"][0]["connections"] == 1
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate()
+    assert wait_until(lambda: not alive(host_pid), timeout=DISCONNECT_TIMEOUT + 5)
+
+
+def test_restart_keeps_port_logfile_and_connections(managed):
+    from django_js_host.host import host
+
+    assert Function("greet").call(name="before") == "Hello, before!"
+    pid, url, logfile = host.get_status()["pid"], host.get_url(), host.logfile
+    info = host.restart()
+    assert info["pid"] != pid
+    assert host.get_url() == url and host.logfile == logfile
+    assert not alive(pid)
+    assert Function("greet").call(name="after") == "Hello, after!"
+    assert managed.get_status()["hosts"][0]["connections"] == 1
+
+
+def test_logfile_shows_calls(managed):
+    from django_js_host.host import host
+
+    Function("greet").call(name="logged")
+    logfile = Path(host.logfile)
+    assert logfile.parent == Path(managed.directory)
+    assert wait_until(lambda: " greet 200 " in logfile.read_text())
+
+
+def test_stop_and_manager_stop(managed):
+    from django_js_host.host import host
+
+    Function("greet").call(name="x")
+    host_pid = host.get_status()["pid"]
+    host.stop()
+    assert wait_until(lambda: not alive(host_pid))
+    Function("greet").call(name="y")  # connects again: a new host
+    new_pid = host.get_status()["pid"]
+    manager_pid = managed.get_status()["pid"]
+    assert managed.stop() == manager_pid
+    assert wait_until(lambda: not alive(new_pid) and not alive(manager_pid))
+
+
+def test_a_dead_managed_host_raises_process_error_naming_its_logfile(managed):
+    from django_js_host.host import host
+
+    Function("greet").call(name="x")
+    host_pid, logfile = host.get_status()["pid"], host.logfile
+    os.kill(host_pid, signal.SIGKILL)
+    assert wait_until(lambda: not alive(host_pid))
+    with pytest.raises(ProcessError, match=f"signal SIGKILL.*{logfile}"):
+        Function("greet").call(name="x")
+    with pytest.raises(ProcessError):  # still dead: no silent respawn
+        Function("greet").call(name="x")
+    host.restart()
+    assert Function("greet").call(name="back") == "Hello, back!"
+
+
+def test_changed_js_files_restart_the_managed_host(managed, project):
+    from django_js_host.host import host
+
+    assert Function("greet").call(name="old") == "Hello, old!"
+    old_pid = host.get_status()["pid"]
+    (project / "greeting.js").write_text("module.exports = (name) => 'Howdy, ' + name + '!';\n")
+    assert wait_until(lambda: managed.host_status(host.config_file)["pid"] != old_pid)
+    assert wait_until(lambda: _greet_or_none("new") == "Howdy, new!")
+
+
+def _greet_or_none(name):
+    try:
+        return Function("greet").call(name=name)
+    except JSHostError:
+        return None  # caught between the old host and the new one
+
+
+def test_with_restart_on_change_off_a_new_process_is_told_the_host_is_stale(
+    managed, settings, project, manager_port
+):
+    settings.JS_HOST = {**settings.JS_HOST, "RESTART_ON_CHANGE": False}
+    assert Function("greet").call(name="old") == "Hello, old!"  # this process holds the host
+    (project / "greeting.js").write_text("module.exports = (name) => 'Changed ' + name;\n")
+    out, err = run_python(REPORT_HOST, project, manager_port, RESTART_ON_CHANGE=False)
+    assert "runs an older version of" in err
+    assert out.splitlines()[0] == "Hello, process!"  # still the old code, as it warned
+
+
+def test_two_python_processes_starting_at_once_share_one_manager_and_host(project, manager_port, managed):
+    code = REPORT_HOST + "from django_js_host.manager import manager\nprint(manager.get_status()['pid'])\n"
+    processes = [python_process(code, project, manager_port) for _ in range(2)]
+    outputs = [process.communicate(timeout=60) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    reports = [out.splitlines() for out, _ in outputs]
+    assert json.loads(reports[0][1])["pid"] == json.loads(reports[1][1])["pid"]
+    assert reports[0][2] == reports[1][2]
+
+
+def test_the_seed_one_liner_prints_the_logfile(project, manager_port, managed):
+    out, _ = run_python(
+        "from django_js_host.host import host; print(host.logfile)", project, manager_port
+    )
+    logfile = out.strip()
+    assert os.path.isfile(logfile) and logfile.endswith(".log")
+
+
+def test_requests_without_the_secret_are_refused(managed):
+    managed.ensure_running()
+    connection = http.client.HTTPConnection("127.0.0.1", managed.port, timeout=5)
+    try:
+        connection.request("POST", "/host/start", json.dumps({"config": "/etc/passwd"}))
+        answer = connection.getresponse()
+        body = answer.read().decode()
+    finally:
+        connection.close()
+    assert answer.status == 403
+    secret = Path(managed.directory, "manager.secret").read_text().strip()
+    assert secret not in body
+
+
+def test_bad_requests_get_clear_errors_and_the_manager_survives(managed, tmp_path):
+    managed.ensure_running()
+    with pytest.raises(ConfigError, match="does not exist|no such"):
+        managed.connect_host(str(tmp_path / "missing.config.js"), "c1", str(tmp_path))
+    with pytest.raises(ConfigError, match="absolute"):
+        managed.host_status("relative.config.js")
+    assert managed.is_running()
+
+
+def test_a_host_that_fails_to_start_reports_its_error(managed, project):
+    (project / "broken.config.js").write_text("module.exports = {functions: {a() {}}\n")
+    host = JSHost("broken.config.js")
+    with pytest.raises(ProcessError, match="(?s)SyntaxError.*logfile"):
+        Function("a", host=host).call()
+    assert managed.get_status()["hosts"] == [] or all(
+        h["state"] != "running" for h in managed.get_status()["hosts"]
+    )
+
+
+def test_private_directory_with_loose_permissions_is_refused(tmp_path):
+    loose = tmp_path / f"django-js-host-{os.getuid()}"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    with pytest.raises(ConfigError, match="no one else can access"):
+        JSHostManager(port=free_port(), temp_dir=tmp_path).ensure_running()
