@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: example test
+.PHONY: example example-assets test
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,14 +13,23 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-test: $(BIN)/.installed
+# The npm packages of package-lock.json; again only when it changes (npm ci starts afresh).
+node_modules/.installed: package.json package-lock.json
+	npm ci
+	touch $@
+
+# The example's JS (npm run build:example): esbuild bundles example_project/frontend/ for
+# the browser and compiles its component for the host, into example_project/dist/. It
+# takes a fraction of a second, so it always runs. The example's tests need it too.
+example-assets: node_modules/.installed
+	npm run --silent build:example
+
+test: $(BIN)/.installed example-assets
 	$(BIN)/pytest
 	npm test
 
-# Until the development manager starts hosts on demand, the example starts its host itself
-# and stops it (by PID) when the server stops.
-example: $(BIN)/.installed
-	cd example_project && \
-	  { node ../django_js_host/js/bin/js-host.js host.config.js & host_pid=$$!; \
-	    trap 'kill $$host_pid' EXIT INT TERM; \
-	    ../$(BIN)/python manage.py runserver 127.0.0.1:8000; }
+# No host to start here: under DEBUG the example uses the development manager, which
+# starts the host as runserver starts, keeps it warm across reloads, and stops it a few
+# seconds after runserver exits.
+example: $(BIN)/.installed example-assets
+	cd example_project && ../$(BIN)/python manage.py runserver 127.0.0.1:8000

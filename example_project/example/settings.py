@@ -1,14 +1,31 @@
-"""A small Django site that renders with functions from a JS host."""
+"""A small Django site whose pages are rendered by JS functions in a Node host.
 
+    make example     # from the top of the repository, then open http://127.0.0.1:8000/
+
+* ``/``           a React component rendered on the server (react-dom/server, in the host)
+                  and hydrated in the browser;
+* ``/markdown/``  Markdown rendered to HTML by markdown-it, in the host;
+* ``/greeting/``  a line of text from a JS function, escaped like any variable.
+
+The templates call the functions with ``{% js_function_html %}`` and ``{% js_function %}``.
+"""
+
+import os
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent  # example_project/
+REPOSITORY = BASE_DIR.parent
 
 SECRET_KEY = "example-only-not-secret"
 DEBUG = True
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "example.urls"
+WSGI_APPLICATION = "example.wsgi.application"
 INSTALLED_APPS = ["django.contrib.staticfiles", "django_js_host"]
+MIDDLEWARE = [
+    "django.middleware.common.CommonMiddleware",
+    "example.middleware.served_by",
+]
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -17,9 +34,18 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "static/"
+# The browser bundle that `npm run build:example` writes (gitignored, like the host's copy).
+STATICFILES_DIRS = [BASE_DIR / "dist" / "static"]
 USE_TZ = True
 
 JS_HOST = {
-    "SOURCE_ROOT": str(BASE_DIR),
-    "CONFIG_FILE": "host.config.js",
+    # The project's root: where node_modules is (package.json is at the repository's top).
+    "SOURCE_ROOT": str(REPOSITORY),
+    "CONFIG_FILE": "example_project/host.config.js",
+    # In development a detached manager starts the host at the first call (here: as
+    # runserver starts) and keeps it warm across the autoreloader's restarts. In production
+    # (DEBUG off) run the host yourself, under your supervisor: see README.rst.
+    "USE_MANAGER": DEBUG,
+    # The example's tests run the site with a manager on a free port of their own.
+    "MANAGER_PORT": int(os.environ.get("EXAMPLE_JS_HOST_MANAGER_PORT", "9009")),
 }

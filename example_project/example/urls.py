@@ -2,4 +2,8 @@ from django.urls import path
 
 from . import views
 
-urlpatterns = [path("", views.greeting, name="greeting")]
+urlpatterns = [
+    path("", views.item_counter, name="item_counter"),
+    path("markdown/", views.markdown, name="markdown"),
+    path("greeting/", views.greeting, name="greeting"),
+]

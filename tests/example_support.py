@@ -1,0 +1,200 @@
+"""The example site (example_project/) run for real: its processes, a browser, and cleanup by PID.
+
+Each test gives the site a development manager on a free port of its own (the example's
+settings read EXAMPLE_JS_HOST_MANAGER_PORT) and stops that manager and its hosts at the
+end, so no test shares a host with another or with a developer's `make example`.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from django_js_host.manager import JSHostManager
+
+from .hosts import free_port, wait_until
+from .manager_fixtures import alive, stop_by_pid, stop_manager_and_hosts
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+EXAMPLE_PROJECT = REPOSITORY / "example_project"
+EXAMPLE_CONFIG = EXAMPLE_PROJECT / "host.config.js"
+MANAGER_PORT_VARIABLE = "EXAMPLE_JS_HOST_MANAGER_PORT"
+
+# What `make example-assets` (npm ci + npm run build:example) makes, and the tests need.
+BUILT_FILES = [
+    REPOSITORY / "node_modules" / "react" / "package.json",
+    REPOSITORY / "node_modules" / "markdown-it" / "package.json",
+    EXAMPLE_PROJECT / "dist" / "server" / "ItemCounter.js",
+    EXAMPLE_PROJECT / "dist" / "static" / "example" / "client.js",
+]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_ARGUMENTS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def require_example_build():
+    """Fail (not skip) with the command to run when the example's JS is not installed and built."""
+    missing = [str(path.relative_to(REPOSITORY)) for path in BUILT_FILES if not path.exists()]
+    if missing:
+        pytest.fail(
+            f"The example site is not built ({', '.join(missing)} missing): run `make test`, "
+            "or `npm ci && npm run build:example` at the top of the repository.",
+            pytrace=False,
+        )
+
+
+@contextmanager
+def example_manager():
+    """A free port for the example's manager; on exit the manager there and its hosts are stopped."""
+    port = free_port()
+    try:
+        yield port
+    finally:
+        stop_manager_and_hosts(JSHostManager(port=port))
+
+
+def example_environ(manager_port):
+    """The environment of a process running the example site with its manager on ``manager_port``."""
+    env = dict(os.environ)  # keeps the suite's RUN_MARKER, so a leftover would be found
+    env.pop("RUN_MAIN", None)
+    env["DJANGO_SETTINGS_MODULE"] = "example.settings"  # pytest-django set tests.settings
+    env[MANAGER_PORT_VARIABLE] = str(manager_port)
+    env["PYTHONPATH"] = str(EXAMPLE_PROJECT)
+    return env
+
+
+@contextmanager
+def example_server(command, manager_port, ready_url, timeout=30):
+    """Run ``command`` (a server of the example) in example_project/ until ``ready_url`` answers 200.
+
+    Yields the Popen; on exit stops it by PID (SIGTERM, then SIGKILL) and waits for it. Its
+    output goes to a temporary file, shown if it fails to start.
+    """
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(
+            command, cwd=EXAMPLE_PROJECT, env=example_environ(manager_port),
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            if not wait_until(lambda: process.poll() is not None or answers(ready_url), timeout):
+                pytest.fail(f"{command} did not answer at {ready_url} within {timeout} s:\n{read(output)}")
+            if process.poll() is not None:
+                pytest.fail(f"{command} exited with {process.returncode}:\n{read(output)}")
+            yield process
+        finally:
+            stop_popen(process)
+
+
+def stop_popen(process, timeout=10):
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def read(output):
+    output.flush()
+    output.seek(0)
+    return output.read()
+
+
+def get(url, timeout=10):
+    """(status, headers, body text) of GET ``url``."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.headers, response.read().decode()
+
+
+# --- Chromium ---
+
+
+def processes_with_env(name, value):
+    """PIDs of live (not zombie) processes whose environment has ``name=value`` (Linux /proc)."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0") and alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@contextmanager
+def chromium(javascript=True):
+    """A Selenium driver for Debian's headless Chromium, with a fresh profile.
+
+    Chromedriver, and so Chromium and its helpers, run with a marker of their own in their
+    environment: after ``quit()`` any of them still alive is stopped by PID.
+    """
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.fail(
+            f"{' and '.join(missing)} not found: the browser test needs Debian's Chromium and its "
+            "driver. `.ci/run` installs them (CI does); here: "
+            "`apt-get update && apt-get install -y chromium chromium-driver`.",
+            pytrace=False,
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    marker = ("DJANGO_JS_HOST_EXAMPLE_BROWSER", uuid.uuid4().hex)
+    profile = tempfile.mkdtemp(prefix="example-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in CHROMIUM_ARGUMENTS:
+        options.add_argument(argument)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if not javascript:
+        options.add_argument("--blink-settings=scriptEnabled=false")
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    # An explicit driver and browser: Selenium Manager has nothing to look up or download.
+    service = Service(CHROMEDRIVER, env={**os.environ, marker[0]: marker[1]})
+    try:
+        driver = webdriver.Chrome(service=service, options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+    finally:
+        wait_until(lambda: not processes_with_env(*marker), timeout=5)
+        for pid in processes_with_env(*marker):
+            stop_by_pid(pid)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_for(driver, condition, timeout=10, message=""):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition, message)

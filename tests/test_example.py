@@ -1,0 +1,217 @@
+"""The example site (example_project/) end to end, with real processes: a development manager
+and its host, gunicorn pre-forking workers, runserver, and a headless Chromium.
+
+Needs `make example-assets` (npm ci + npm run build:example; `make test` runs it). Each test
+gives the site a manager on a free port and stops it, its hosts and every server and
+browser process it started, by PID.
+"""
+
+import importlib
+import json
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from django_js_host.host import host
+from django_js_host.manager import JSHostManager
+
+from .django_site import children_of
+from .example_support import (
+    EXAMPLE_CONFIG,
+    EXAMPLE_PROJECT,
+    chromium,
+    example_manager,
+    example_server,
+    get,
+    require_example_build,
+    wait_for,
+)
+from .hosts import free_port, wait_until
+from .manager_fixtures import alive
+
+ROOT = re.compile(r'<div id="root">(.*?)</div>\s*<script id="item-counter-props"', re.S)
+PROPS = re.compile(r'<script id="item-counter-props" type="application/json">(.*?)</script>', re.S)
+
+
+def root_markup(html):
+    """What the page has inside <div id="root">: the component as the host rendered it."""
+    match = ROOT.search(html)
+    assert match, f"no #root followed by the props' json_script in:\n{html}"
+    return match.group(1)
+
+
+def rendered_component(items, count):
+    """renderToString's output for ItemCounter (example_project/frontend/ItemCounter.jsx)."""
+    lis = "".join(f"<li>{item}</li>" for item in items)
+    return (
+        f'<section class="item-counter" data-hydrated="false"><ul class="items">{lis}</ul>'
+        f'<p>Count: <strong class="count">{count}</strong></p>'
+        '<button type="button">Add one</button></section>'
+    )
+
+
+@pytest.fixture
+def example_site(settings, monkeypatch):
+    """The example's URLs, templates and JS_HOST in this process, its manager on a free port."""
+    require_example_build()
+    monkeypatch.syspath_prepend(str(EXAMPLE_PROJECT))
+    example_settings = importlib.import_module("example.settings")
+    with example_manager() as manager_port:
+        settings.ROOT_URLCONF = example_settings.ROOT_URLCONF
+        settings.TEMPLATES = example_settings.TEMPLATES
+        settings.MIDDLEWARE = example_settings.MIDDLEWARE
+        settings.STATIC_URL = example_settings.STATIC_URL
+        settings.JS_HOST = {**example_settings.JS_HOST, "MANAGER_PORT": manager_port}
+        assert settings.JS_HOST["USE_MANAGER"]
+        try:
+            yield manager_port
+        finally:
+            host.disconnect()  # as this process would at exit; the manager goes next
+
+
+def test_pages_are_rendered_by_the_real_host(example_site):
+    client = Client()
+
+    # Page 1: the React component, rendered in the host with the view's props.
+    response = client.get("/", {"start": "7", "item": ["Alpha", "<b>Beta</b>"]})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert root_markup(html) == rendered_component(["Alpha", "&lt;b&gt;Beta&lt;/b&gt;"], 7)
+    props_json = PROPS.search(html).group(1)
+    assert json.loads(props_json) == {"items": ["Alpha", "<b>Beta</b>"], "start": 7}
+    assert "<b>" not in props_json  # json_script escapes <, > and & for the <script> element
+    assert '<script src="/static/example/client.js" defer></script>' in html
+    default = client.get("/").content.decode()
+    assert root_markup(default) == rendered_component(["Python calls", "a Node host", "which renders React"], 0)
+
+    # It came from a managed host on this test's manager, which runs the example's config.
+    status = JSHostManager(port=example_site).host_status(str(EXAMPLE_CONFIG))
+    assert status["state"] == "running" and alive(status["pid"])
+    assert host.get_status()["pid"] == status["pid"]
+
+    # Page 2: Markdown rendered by markdown-it in the host; raw HTML escaped, no javascript: link.
+    response = client.get("/markdown/")
+    assert response.status_code == 200
+    article = re.search(r"<article>(.*)</article>", response.content.decode(), re.S).group(1)
+    assert "<h1>Markdown, rendered in Node</h1>" in article
+    assert "<code>example/content/about.md</code>" in article
+    assert '<pre><code class="language-python">' in article
+    assert "<strong>once</strong>" in article
+    assert '<a href="https://github.com/markdown-it/markdown-it">markdown-it</a>' in article
+    assert "&lt;script&gt;alert(" in article and "<script" not in article
+    assert "[click me](javascript:alert(1))" in article and 'href="javascript:' not in article
+
+    # The greeting: js_function's text output is escaped like any variable.
+    response = client.get("/greeting/", {"name": "<b>you</b>"})
+    assert "<h1>Hello, &lt;b&gt;you&lt;/b&gt;! (greet ran in Node v" in response.content.decode()
+
+
+def test_gunicorn_preload_workers_render_with_the_host_the_master_connected_to():
+    """gunicorn --preload: ready() connects in the master, then two forked workers serve."""
+    require_example_build()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "gunicorn", "--preload", "--workers", "2",
+        "--bind", f"127.0.0.1:{port}", "example.wsgi:application",
+    ]  # fmt: skip
+    with example_manager() as manager_port:
+        with example_server(command, manager_port, base + "/") as master:
+            assert wait_until(lambda: len(children_of(master.pid)) == 2), children_of(master.pid)
+            workers = set(children_of(master.pid))
+
+            # The master connected (AppConfig.ready(), before the fork): the manager counted it.
+            manager_log = Path(JSHostManager(port=manager_port).logfile).read_text()
+            assert f"(owner {master.pid}," in manager_log, manager_log
+
+            def fetch(n):
+                status, headers, body = get(f"{base}/?start={n}&item=request+{n}")
+                return n, status, int(headers["X-Served-By-Pid"]), body
+
+            def pids_answering():
+                with ThreadPoolExecutor(max_workers=4) as pool:
+                    return {pid for _n, _status, pid, _body in pool.map(fetch, range(4))}
+
+            # A forked worker may take a moment to reach its accept loop: wait for both, so
+            # the 50 requests below meet two ready workers.
+            assert wait_until(lambda: pids_answering() == workers, timeout=15), "a worker never answered"
+
+            # Several threads at once, so both sync workers take requests.
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                results = list(pool.map(fetch, range(50)))
+
+            for n, status, _pid, body in results:
+                assert status == 200
+                assert root_markup(body) == rendered_component([f"request {n}"], n)
+            served_by = {pid for _n, _status, pid, _body in results}
+            assert served_by == workers, f"served by {served_by}, workers {workers}"
+        assert master.returncode == 0
+        assert wait_until(lambda: not any(alive(pid) for pid in workers), timeout=10)
+
+
+def test_browser_gets_server_rendered_markup_then_hydrates_it():
+    require_example_build()
+    port = free_port()
+    page = f"http://127.0.0.1:{port}/?start=41&item=Alpha&item=Beta"
+    command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    with example_manager() as manager_port:
+        with example_server(command, manager_port, f"http://127.0.0.1:{port}/"):
+            from selenium.webdriver.common.by import By
+
+            def component(driver):
+                return driver.find_element(By.CSS_SELECTOR, "#root > section.item-counter")
+
+            def count(driver):
+                return component(driver).find_element(By.CSS_SELECTOR, ".count").text
+
+            # (a) JavaScript off: the component's markup is in the page as the host rendered it.
+            with chromium(javascript=False) as driver:
+                driver.get(page)
+                assert driver.find_element(By.CSS_SELECTOR, "p.noscript").is_displayed()
+                items = component(driver).find_elements(By.CSS_SELECTOR, "li")
+                assert [item.text for item in items] == ["Alpha", "Beta"]
+                assert count(driver) == "41"
+                assert component(driver).get_attribute("data-hydrated") == "false"
+
+            # (b) JavaScript on: the client bundle hydrates it, and a click updates it.
+            with chromium() as driver:
+                driver.get(page)
+                wait_for(
+                    driver,
+                    lambda d: component(d).get_attribute("data-hydrated") == "true",
+                    message="the component was not hydrated (no data-hydrated=true)",
+                )
+                assert not driver.find_elements(By.CSS_SELECTOR, "p.noscript")
+                assert count(driver) == "41"
+                button = component(driver).find_element(By.TAG_NAME, "button")
+                button.click()
+                wait_for(driver, lambda d: count(d) == "42", message=f"count is {count(driver)} after a click")
+                button.click()
+                wait_for(driver, lambda d: count(d) == "43", message=f"count is {count(driver)} after 2 clicks")
+                # React logs a hydration mismatch as a console error.
+                errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+                assert not errors, errors
+
+
+def test_example_build_check_names_the_command(monkeypatch):
+    """Without node_modules or the build, the example's tests fail saying what to run."""
+    from . import example_support
+
+    monkeypatch.setattr(example_support, "BUILT_FILES", [example_support.REPOSITORY / "nowhere" / "x.js"])
+    with pytest.raises(pytest.fail.Exception, match=r"npm ci && npm run build:example"):
+        require_example_build()
+
+
+def test_missing_chromium_fails_naming_ci_run(monkeypatch):
+    """No silent skip: without Chromium the browser test fails and says .ci/run installs it."""
+    from . import example_support
+
+    monkeypatch.setattr(example_support, "CHROMIUM", "/nonexistent/chromium")
+    with pytest.raises(pytest.fail.Exception, match=r"\.ci/run` installs them"):
+        with chromium():
+            pass  # pragma: no cover
+
