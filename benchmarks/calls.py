@@ -65,6 +65,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+from tests.processes import alive, stop_popen  # noqa: E402 (needs REPO on sys.path)
+
 FUNCTIONS_JS = HERE / "functions.js"
 FLOOR_SERVER_JS = HERE / "floor_server.js"
 NODE = "node"
@@ -190,7 +192,7 @@ class Processes:
         self.started.append((label, pid, stop))
 
     def add_popen(self, label, process, close_streams=True):
-        self.add(label, process.pid, lambda: stop_popen(process, close_streams))
+        self.add(label, process.pid, lambda: stop_popen(process, close_streams=close_streams))
 
     def stop_all(self):
         """Stop everything; return the (label, pid) of any process still alive after that."""
@@ -209,19 +211,6 @@ class Processes:
         return left
 
 
-def stop_popen(process, close_streams=True, timeout=10):
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-    for stream in (process.stdin, process.stdout, process.stderr) if close_streams else ():
-        if stream:
-            stream.close()
-
-
 def kill_pid(pid):
     try:
         os.kill(pid, signal.SIGTERM)
@@ -233,17 +222,6 @@ def kill_pid(pid):
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
 
 
 def children_of(parent):
@@ -1103,7 +1081,6 @@ def _profile(run, args):
     # higher, as every call switches to node and back and finds its caches cold.
     kwargs = {"name": "bench"}
     body = encode_kwargs("hello", kwargs)
-    digest = hashlib.sha1(body).hexdigest()
     connection = host.transport._connection()
     pieces = {
         "encode_kwargs (sort_keys, default=...)": lambda: encode_kwargs("hello", kwargs),

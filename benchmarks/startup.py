@@ -17,9 +17,7 @@ stopped here, by PID.
 """
 
 import argparse
-import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -31,6 +29,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from tests.processes import alive, stop_by_pid, wait_until  # noqa: E402 (needs REPO on sys.path)
 
 CONFIG = "module.exports = {functions: {hello(data, cb) { cb(null, 'Hello, ' + data.name); }}};\n"
 
@@ -88,23 +88,10 @@ def stop_manager(manager):
         status = manager.get_status()
     except Exception:
         return
-    pids = [status["pid"], *(host["pid"] for host in status["hosts"])]
     manager.stop()
-    deadline = time.monotonic() + 10
-    for pid in pids:
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().split(") ", 1)[1][0] != "Z"
+    for pid in [status["pid"], *(host["pid"] for host in status["hosts"] if host["pid"])]:
+        if not wait_until(lambda: not alive(pid)):
+            stop_by_pid(pid)
 
 
 def summary(samples):

@@ -7,7 +7,6 @@ end, so no test shares a host with another or with a developer's `make example`.
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import urllib.error
@@ -20,8 +19,9 @@ import pytest
 
 from django_js_host.manager import JSHostManager
 
-from .hosts import free_port, wait_until
-from .manager_fixtures import alive, stop_by_pid, stop_manager_and_hosts
+from .hosts import free_port
+from .manager_fixtures import stop_manager_and_hosts
+from .processes import alive, stop_by_pid, stop_popen, wait_until
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 EXAMPLE_PROJECT = REPOSITORY / "example_project"
@@ -101,16 +101,6 @@ def example_server(command, manager_port, ready_url, timeout=30):
             yield process
         finally:
             stop_popen(process)
-
-
-def stop_popen(process, timeout=10):
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def answers(url):

@@ -1,15 +1,14 @@
 """Start and stop real host processes for tests, always by PID."""
 
 import json
-import os
-import signal
 import socket
 import subprocess
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from django_js_host.conf import PACKAGED_BIN
+
+from .processes import stop_popen
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIXTURE_CONFIG = FIXTURES / "host.config.js"
@@ -46,19 +45,9 @@ class HostProcess:
         self.config_file = config["configFile"]
         self.url = f"http://{config['address']}:{config['port']}"
 
-    def stop(self, sig=signal.SIGTERM, timeout=10):
-        """Signal our process by PID and wait for it; SIGKILL if it does not go in time."""
-        if self.process.poll() is None:
-            os.kill(self.pid, sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.process.wait()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream:
-                stream.close()
-        return self.process.returncode
+    def stop(self, timeout=10):
+        """Stop our process by PID (SIGTERM, then SIGKILL); returns its exit code."""
+        return stop_popen(self.process, timeout)
 
 
 def launch_host(config_file, *args, node="node", bin_path=PACKAGED_BIN):
@@ -107,12 +96,3 @@ def processes_marked_with(token):
         if needle in environ:
             found.append((int(entry.name), cmdline))
     return found
-
-
-def wait_until(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

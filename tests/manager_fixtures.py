@@ -10,38 +10,17 @@ The manager is started for real by the first ``host.connect()`` (or call) of the
 """
 
 import json
-import os
-import signal
 import textwrap
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from django_js_host.manager import JSHostManager
 
-from .hosts import FIXTURE_CONFIG, free_port, wait_until
+from .hosts import FIXTURE_CONFIG, free_port
+from .processes import alive, stop_by_pid, wait_until
 
 DISCONNECT_TIMEOUT = 0.5
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie has exited: only its parent (init, for a detached manager) has yet to reap it.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def stop_by_pid(pid):
-    if pid and alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        if not wait_until(lambda: not alive(pid), timeout=10):
-            os.kill(pid, signal.SIGKILL)
 
 
 def stop_manager_and_hosts(manager):

@@ -10,7 +10,8 @@ from django_js_host.apps import connects_at_startup
 
 from .django_site import REPORT_CONNECTS, run_django, run_python, start_django, stop_process_tree
 from .django_site import site_host  # noqa: F401 (a fixture)
-from .hosts import free_port, wait_until, write_config
+from .hosts import free_port, write_config
+from .processes import wait_until
 from .manager_fixtures import managed, manager_port, project  # noqa: F401 (fixtures)
 
 PYTEST = {"pytest": object()}

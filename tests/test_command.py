@@ -14,8 +14,9 @@ from django_js_host import Function
 from django_js_host.host import host as default_host
 
 from .django_site import run_django, start_django, stop_process_tree
-from .hosts import FIXTURE_CONFIG, free_port, running_host, wait_until, write_config
-from .manager_fixtures import alive, managed, manager_port, project  # noqa: F401 (fixtures)
+from .hosts import FIXTURE_CONFIG, free_port, running_host, write_config
+from .manager_fixtures import managed, manager_port, project  # noqa: F401 (fixtures)
+from .processes import alive, wait_until
 
 
 def jshost(*args):

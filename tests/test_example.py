@@ -30,8 +30,8 @@ from .example_support import (
     require_example_build,
     wait_for,
 )
-from .hosts import free_port, wait_until
-from .manager_fixtures import alive
+from .hosts import free_port
+from .processes import alive, wait_until
 
 ROOT = re.compile(r'<div id="root">(.*?)</div>\s*<script id="item-counter-props"', re.S)
 PROPS = re.compile(r'<script id="item-counter-props" type="application/json">(.*?)</script>', re.S)

@@ -15,8 +15,9 @@ import pytest
 from django_js_host import ConfigError, Function, JSHost, JSHostError, ProcessError
 from django_js_host.manager import JSHostManager
 
-from .hosts import free_port, wait_until
-from .manager_fixtures import DISCONNECT_TIMEOUT, alive, managed, manager_port, project  # noqa: F401
+from .hosts import free_port
+from .manager_fixtures import DISCONNECT_TIMEOUT, managed, manager_port, project  # noqa: F401
+from .processes import alive, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
