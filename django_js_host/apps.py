@@ -68,7 +68,6 @@ class DjangoJSHostConfig(AppConfig):
         from . import checks
         from .conf import settings
 
-        settings.reset()  # django-appconf rewrote JS_HOST without a setting_changed signal
         settings.as_dict()  # validated by the AppConf already: a cheap, cached re-read
         checks.register_checks()
         self.management_command, command_argv = running_management_command()

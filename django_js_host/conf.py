@@ -8,21 +8,17 @@ Python scripts call ``settings.configure(...)`` once instead:
     settings.configure(SOURCE_ROOT='/path/to/project', USE_MANAGER=True)
 
 Every read goes through ``settings`` here, which validates the dict (a bad value raises
-ConfigError naming the setting), turns paths absolute, and caches the result until
-Django's ``setting_changed`` says JS_HOST changed (override_settings in tests).
+ConfigError naming the setting), turns paths absolute, and caches the result for as long
+as the dict stays the same object (override_settings in tests puts a new one in place).
 """
 
 import enum
 import os
 import sys
-import threading
-from pathlib import Path
-
-from django.core.signals import setting_changed
 
 from .exceptions import ConfigError
 
-PACKAGED_BIN = Path(__file__).resolve().parent / "js" / "bin" / "js-host.js"
+PACKAGED_BIN = os.path.join(os.path.dirname(os.path.realpath(__file__)), "js", "bin", "js-host.js")
 
 
 class Verbosity(enum.IntEnum):
@@ -160,40 +156,49 @@ def resolve(user_settings):
     return resolved
 
 
+# JS_HOST missing from Django's settings: one object, so the cache in Settings holds.
+NO_JS_HOST = {}
+
+
 class Settings:
-    """Read-only attribute access to the resolved JS_HOST settings, plus the seed's configure()."""
+    """Read-only attribute access to the resolved JS_HOST settings, plus the seed's configure().
+
+    The resolved values are cached for as long as the dict they came from is the same
+    object: override_settings, pytest-django's ``settings`` fixture and configure() all
+    put a new dict in place, so a change is seen at once, with no signal to miss. (A dict
+    changed in place is not seen: assign a new one.)
+    """
 
     def __init__(self):
-        self._resolved = None
-        self._lock = threading.Lock()
+        self._cached = None  # (the JS_HOST dict read, its resolved values)
+        self._plain_settings = NO_JS_HOST  # configure() values when there is no Django project
 
     def configure(self, **overrides):
         """Set JS_HOST values from plain Python; works with or without a Django project.
 
-        Without a configured Django, this configures Django with just ``JS_HOST``; with one,
-        it updates ``settings.JS_HOST``. Raises ConfigError before changing anything if a
-        value is bad.
+        In a Django project this updates ``settings.JS_HOST``. In a plain script the values
+        stay here: Django's settings are never configured, so a script that calls functions
+        does not pay for importing Django's machinery (about 50 ms). Raises ConfigError
+        before changing anything if a value is bad.
         """
-        from django.conf import settings as django_settings
+        if _django_configured():
+            from django.conf import settings as django_settings
 
-        if django_settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
-            merged = {**getattr(django_settings, "JS_HOST", {}), **overrides}
+            merged = {**getattr(django_settings, "JS_HOST", NO_JS_HOST), **overrides}
             resolve(merged)
             django_settings.JS_HOST = merged
         else:
-            resolve(overrides)
-            django_settings.configure(JS_HOST=overrides)
-        self.reset()
-
-    def reset(self):
-        self._resolved = None
+            merged = {**self._plain_settings, **overrides}
+            resolve(merged)
+            self._plain_settings = merged
 
     def as_dict(self):
-        resolved = self._resolved
-        if resolved is None:
-            with self._lock:
-                resolved = self._resolved = resolve(self._read_django_setting())
-        return resolved
+        """Every setting, resolved (see ``resolve``)."""
+        raw = self._raw_settings()
+        cached = self._cached
+        if cached is None or cached[0] is not raw:
+            cached = self._cached = (raw, resolve(raw))
+        return cached[1]
 
     def __getattr__(self, name):
         try:
@@ -201,25 +206,23 @@ class Settings:
         except KeyError:
             raise AttributeError(f"No JS_HOST setting named {name!r}") from None
 
-    @staticmethod
-    def _read_django_setting():
+    def _raw_settings(self):
+        if not _django_configured():
+            return self._plain_settings
         from django.conf import settings as django_settings
 
-        if not django_settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
-            # A plain script that never called configure(): run with the defaults.
-            django_settings.configure(JS_HOST={})
-        return getattr(django_settings, "JS_HOST", {})
+        return getattr(django_settings, "JS_HOST", NO_JS_HOST)
+
+
+def _django_configured():
+    """True in a Django project: DJANGO_SETTINGS_MODULE is set, or settings.configure() ran."""
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return True
+    django_conf = sys.modules.get("django.conf")  # not imported: certainly not configured
+    return django_conf is not None and django_conf.settings.configured
 
 
 settings = Settings()
-
-
-def _reset_on_change(setting, **kwargs):
-    if setting == "JS_HOST":
-        settings.reset()
-
-
-setting_changed.connect(_reset_on_change)
 
 
 def announce(level, message):

@@ -12,6 +12,7 @@ import json
 
 from .conf import settings
 from .exceptions import FunctionError, FunctionNotFound, UnexpectedResponse
+from .host import host as default_host
 
 
 class Function:
@@ -28,11 +29,7 @@ class Function:
         return f"<Function {self.name!r}>"
 
     def get_host(self):
-        if self.host is None:
-            from .host import host
-
-            return host
-        return self.host
+        return default_host if self.host is None else self.host
 
     def get_timeout(self):
         return settings.FUNCTION_TIMEOUT if self.timeout is None else self.timeout

@@ -14,8 +14,6 @@ import threading
 import time
 import uuid
 
-from django.core.signals import setting_changed
-
 from .conf import Verbosity, announce, settings
 from .exceptions import (
     ConfigError,
@@ -49,6 +47,7 @@ class JSHost:
         self._transport = None
         self._status = None  # what the host reported when we connected
         self._managed = None  # the manager's account of our host, when managed
+        self._settings_seen = None  # the resolved settings the above was learnt under
         self._connection = None  # (pid, id) of this process's connection to a managed host
 
     def __repr__(self):
@@ -67,12 +66,30 @@ class JSHost:
 
     def reset(self):
         """Forget what we learnt about the host (config, status, connections)."""
-        if self._transport is not None:
-            self._transport.close()
         self._config_cache = {}
-        self._transport = None
+        self._forget_host()
+
+    def _forget_host(self):
+        self._drop_transport()
         self._status = None
         self._managed = None
+        self._settings_seen = None
+
+    def _drop_transport(self):
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def _follow_settings(self):
+        """Forget what we learnt about the host if the settings changed since.
+
+        So the default host follows override_settings (and pytest-django's ``settings``):
+        another CONFIG_FILE or ROOT_URL means another host.
+        """
+        resolved = settings.as_dict()
+        if resolved is not self._settings_seen:
+            self._forget_host()
+            self._settings_seen = resolved
 
     @property
     def config_file(self):
@@ -114,6 +131,7 @@ class JSHost:
 
     def get_url(self):
         """Where requests for this host go: ROOT_URL if set, else the host's own address."""
+        self._follow_settings()
         if settings.ROOT_URL:
             return settings.ROOT_URL.rstrip("/")
         if self.manager is not None:
@@ -123,10 +141,10 @@ class JSHost:
 
     @property
     def transport(self):
-        url = self.get_url()
+        """The Transport to our URL; made once, and again when the URL changes."""
         transport = self._transport
-        if transport is None or transport.base_url != url:
-            transport = self._transport = Transport(url)
+        if transport is None:
+            transport = self._transport = Transport(self.get_url())
         return transport
 
     def request_status(self):
@@ -147,6 +165,7 @@ class JSHost:
 
     def get_status(self):
         """The status the host reported when we connected (asks it if we never did)."""
+        self._follow_settings()
         if self._status is None:
             self._status = self.request_status()
         return self._status
@@ -173,6 +192,7 @@ class JSHost:
         same port is refused. Behind ROOT_URL (a proxy, possibly to other machines) the
         path on the far side may differ, so there only "a JS host answers" is checked.
         """
+        self._follow_settings()
         with self._lock:
             status = self._connect_managed() if self.manager is not None else self._connect_direct()
             self._status = status
@@ -212,6 +232,8 @@ class JSHost:
         info = self._managed = manager.connect_host(
             self.config_file, self._connection[1], settings.SOURCE_ROOT
         )
+        if self._transport is not None and self._transport.base_url != info["url"]:
+            self._drop_transport()  # a new manager started the host on another port
         if info.get("started"):
             announce(
                 Verbosity.PROCESS_START,
@@ -275,6 +297,7 @@ class JSHost:
 
         The first call connects, so no call ever reaches a host serving another config.
         """
+        self._follow_settings()
         if self._status is None:
             self.connect()
         try:
@@ -326,13 +349,18 @@ class JSHost:
 
 
 def _process_alive(pid):
+    """True if ``pid`` runs. A zombie does not: it died, and waits for its parent to notice."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass  # another user's process, alive
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True  # no /proc to tell a zombie by (not Linux): the pid exists
 
 
 def source_hash(paths):
@@ -391,10 +419,3 @@ def _same_file(a, b):
 
 host = JSHost()
 
-
-def _reset_default_host(setting, **kwargs):
-    if setting == "JS_HOST":
-        host.reset()
-
-
-setting_changed.connect(_reset_default_host)

@@ -18,6 +18,8 @@ from .exceptions import ConfigError, ConnectionError, FunctionTimeout
 
 # Loopback connects are instant or refused; this bounds the wait for a remote ROOT_URL.
 CONNECT_TIMEOUT = 5.0
+# Bodies up to this size go in one write with the headers (see _PooledConnection).
+ONE_WRITE_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,19 @@ class Transport:
         and FunctionTimeout (no answer within ``timeout`` seconds). Any HTTP status is
         returned, not raised: what a status means is the caller's business.
         """
-        url = self.base_url + path
         connection = self._connection()
         if connection.sock is None:
             self._open(connection)
         try:
-            connection.sock.settimeout(timeout)
+            if connection.read_timeout != timeout:  # a syscall: only when it changes
+                connection.sock.settimeout(timeout)
+                connection.read_timeout = timeout
             connection.request(method, self._path_prefix + path, body=body, headers=headers or {})
             answer = connection.getresponse()
             payload = answer.read()
         except socket.timeout:
             connection.close()
-            raise FunctionTimeout(f"No answer from {url} within {timeout:g} s") from None
+            raise FunctionTimeout(f"No answer from {self.base_url + path} within {timeout:g} s") from None
         except (http.client.HTTPException, OSError) as error:
             connection.close()
             raise ConnectionError(
@@ -67,7 +70,7 @@ class Transport:
                 f"{method} {path} ({error.__class__.__name__}: {error}). "
                 "Did it crash or stop? Its output or logfile says why."
             ) from error
-        return Response(answer.status, answer.getheader("Content-Type", ""), payload, url)
+        return Response(answer.status, answer.getheader("Content-Type", ""), payload, self.base_url + path)
 
     def close(self):
         """Close this thread's connection (others close when their threads end)."""
@@ -78,14 +81,14 @@ class Transport:
     def _connection(self):
         local = self._local
         connection = getattr(local, "connection", None)
-        if connection is None or local.pid != os.getpid():
+        if connection is None or local.forks_seen != _forks_seen:
             # A connection inherited through fork belongs to the parent: leave it to the
             # parent and open our own.
             connection = local.connection = self._connection_class(*self._address)
-            local.pid = os.getpid()
-        elif connection.sock is not None and _peer_closed(connection.sock):
-            # The host restarted, stopped, or timed the idle socket out: reconnect now
-            # rather than fail on send.
+            local.forks_seen = _forks_seen
+        elif connection.sock is not None and connection.idle_poller.poll(0):
+            # Readable while idle: the host restarted, stopped, or timed the socket out.
+            # Reconnect now rather than fail on send.
             connection.close()
         return connection
 
@@ -100,29 +103,51 @@ class Transport:
                 "Is it running? Start it with `python manage.py jshost start`, "
                 "`node js-host.js host.config.js`, or set USE_MANAGER=True in development."
             ) from error
+        connection.read_timeout = CONNECT_TIMEOUT
+        connection.idle_poller = select.poll()
+        connection.idle_poller.register(connection.sock, select.POLLIN)
 
 
-class _ClosedWhenCollected:
-    """Close the socket when the connection is garbage collected.
+class _PooledConnection:
+    """What a kept-alive connection of ours adds to http.client's."""
 
-    A connection lives in a thread-local: it goes when its thread or its Transport does,
-    and an unclosed socket would then raise ResourceWarning.
-    """
+    read_timeout = None  # the socket's timeout now, so it is set only when it changes
+    idle_poller = None  # polls the socket for a close by the peer between requests
+
+    def _send_output(self, message_body=None, encode_chunked=False):
+        """Send the headers and a small body in one write, not two.
+
+        One system call instead of two, and no wait on the peer's delayed ACK between
+        them. Bodies past ONE_WRITE_LIMIT go as http.client sends them: joining would copy.
+        """
+        if type(message_body) is bytes and len(message_body) <= ONE_WRITE_LIMIT:
+            self._buffer.extend((b"", message_body))
+            message = b"\r\n".join(self._buffer)
+            del self._buffer[:]
+            self.send(message)
+        else:
+            super()._send_output(message_body, encode_chunked)
 
     def __del__(self):
+        # A connection lives in a thread-local: it goes when its thread or its Transport
+        # does, and an unclosed socket would then raise ResourceWarning.
         self.close()
 
 
-class _HTTPConnection(_ClosedWhenCollected, http.client.HTTPConnection):
+class _HTTPConnection(_PooledConnection, http.client.HTTPConnection):
     pass
 
 
-class _HTTPSConnection(_ClosedWhenCollected, http.client.HTTPSConnection):
+class _HTTPSConnection(_PooledConnection, http.client.HTTPSConnection):
     pass
 
 
-def _peer_closed(sock):
-    """True if an idle kept-alive socket became readable: the peer closed it (or sent junk)."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
+def _count_fork():
+    global _forks_seen
+    _forks_seen += 1
+
+
+# Counted in the child at every fork, so a connection can tell it was inherited without
+# asking the kernel for our pid on every call.
+_forks_seen = 0
+os.register_at_fork(after_in_child=_count_fork)

@@ -49,6 +49,28 @@ async function waitForExit({child, exited}, timeout) {
   return {...killed, timedOut: true};
 }
 
+// Resolves with the first stdout line of a spawnBin() process (a host's or a manager's
+// status); rejects if it exits first or prints nothing within START_TIMEOUT, killing it then.
+function readFirstLine({child, output, exited}, what) {
+  let timer;
+  return new Promise((resolve, reject) => {
+    const onData = () => {
+      const end = output.stdout.indexOf('\n');
+      if (end !== -1) {
+        child.stdout.off('data', onData);
+        resolve(output.stdout.slice(0, end));
+      }
+    };
+    child.stdout.on('data', onData);
+    onData();
+    exited.then(({code, signal}) => reject(new Error(`${what} exited (${code ?? signal}) before its first line:\n${output.stderr}`)));
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${what} printed nothing within ${START_TIMEOUT}ms:\n${output.stderr}`));
+    }, START_TIMEOUT);
+  }).finally(() => clearTimeout(timer));
+}
+
 // Runs the CLI to completion: {code, signal, stdout, stderr}.
 async function runCli(args, {timeout = 10000, cwd} = {}) {
   const cli = spawnBin(args, {cwd});
@@ -84,22 +106,7 @@ function request(port, {method = 'POST', path: urlPath, body, headers = {}, agen
 async function startHost(config, {args = [], json = true, cwd} = {}) {
   const started = spawnBin([config, '--port', '0', ...(json ? ['--json'] : []), ...args], {cwd});
   const {child, output, exited} = started;
-  let timer;
-  const firstLine = await new Promise((resolve, reject) => {
-    const onData = () => {
-      const end = output.stdout.indexOf('\n');
-      if (end !== -1) {
-        child.stdout.off('data', onData);
-        resolve(output.stdout.slice(0, end));
-      }
-    };
-    child.stdout.on('data', onData);
-    exited.then(({code, signal}) => reject(new Error(`host exited (${code ?? signal}) before listening:\n${output.stderr}`)));
-    timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`host did not start within ${START_TIMEOUT}ms:\n${output.stderr}`));
-    }, START_TIMEOUT);
-  }).finally(() => clearTimeout(timer));
+  const firstLine = await readFirstLine(started, 'the host');
   const status = json ? JSON.parse(firstLine) : null;
   const port = json ? status.config.port : Number(firstLine.split(':').pop());
   return {
@@ -131,4 +138,4 @@ async function waitFor(predicate, {timeout = 3000, what = 'condition'} = {}) {
   }
 }
 
-module.exports = {BIN, fixture, sha1, makeTempDir, spawnBin, runCli, request, startHost, waitFor, waitForExit};
+module.exports = {BIN, fixture, sha1, makeTempDir, spawnBin, readFirstLine, runCli, request, startHost, waitFor, waitForExit};

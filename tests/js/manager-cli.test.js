@@ -8,8 +8,9 @@ const net = require('node:net');
 const path = require('node:path');
 const {describe, test} = require('node:test');
 
-const {fixture, runCli, spawnBin, waitFor, waitForExit} = require('./helpers');
-const {assertGone, isRunning, makeSecretDir, managerClient, readFirstLine, startManager} = require('./manager-helpers');
+const {isProcessAlive} = require('../../django_js_host/js/lib/process-alive');
+const {fixture, readFirstLine, runCli, spawnBin, waitFor, waitForExit} = require('./helpers');
+const {assertGone, makeSecretDir, managerClient, startManager, withManager} = require('./manager-helpers');
 
 const FUNCTIONS_CONFIG = fixture('functions.config.js');
 const {version} = require('../../django_js_host/js/package.json');
@@ -156,20 +157,14 @@ describe('manager start-up', () => {
     }
   });
 
-  test('a second manager on the same port exits 1 naming EADDRINUSE', async () => {
-    const secretDir = makeSecretDir();
-    const manager = await startManager(secretDir);
-    try {
+  test('a second manager on the same port exits 1 naming EADDRINUSE', () =>
+    withManager(async (manager, secretDir) => {
       const {code, stdout, stderr} = await runCli(['--manager', '--secret-file', secretDir.secretFile, '--port', String(manager.port)]);
       assert.equal(code, 1);
       assert.equal(stdout, '');
       assert.equal(stderr, `js-host: cannot listen on 127.0.0.1:${manager.port}: address already in use (EADDRINUSE)\n`);
       assert.equal((await manager.get('/status')).status, 200, 'the first one still answers');
-    } finally {
-      await manager.stop();
-      secretDir.remove();
-    }
-  });
+    }));
 
   test('--detach prints the status line and exits 0; the manager keeps running on its own', async () => {
     const secretDir = makeSecretDir();
@@ -185,7 +180,7 @@ describe('manager start-up', () => {
       const status = JSON.parse(lines[0]);
       pid = status.pid;
       assert.equal(status.type, 'Manager');
-      assert.ok(isRunning(pid));
+      assert.ok(isProcessAlive(pid));
       const manager = managerClient(status.port, secretDir.secret);
       assert.deepEqual((await manager.get('/status')).json(), status);
 
@@ -204,7 +199,7 @@ describe('manager start-up', () => {
       await waitFor(() => fs.readFileSync(logfile, 'utf8').includes('manager stopped'), {what: 'the last log line'});
       assert.match(fs.readFileSync(logfile, 'utf8'), /manager stopping \(SIGTERM\)\n.*manager stopped\n$/);
     } finally {
-      if (pid && isRunning(pid)) process.kill(pid, 'SIGKILL');
+      if (pid && isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
       secretDir.remove();
     }
   });
@@ -246,46 +241,32 @@ describe('manager start-up', () => {
     }
   });
 
-  test('an idle manager keeps answering, and its timers do not hold up SIGTERM', async () => {
-    // It exits by itself after 30 s without a host request: too long to wait for here.
-    const secretDir = makeSecretDir();
-    const manager = await startManager(secretDir);
-    try {
+  test('an idle manager keeps answering, and its timers do not hold up SIGTERM', () =>
+    withManager(async (manager) => {
+      // It exits by itself after 30 s without a host request: too long to wait for here.
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal((await manager.get('/status')).status, 200);
       const stopping = Date.now();
       assert.deepEqual(await manager.stop(), {code: 0, signal: null});
       assert.ok(Date.now() - stopping < 3000);
-    } finally {
-      await manager.stop();
-      secretDir.remove();
-    }
-  });
+    }));
 });
 
 describe('stopping the manager', () => {
-  test('SIGTERM stops every host it started, then exits 0', async () => {
-    const secretDir = makeSecretDir();
-    const manager = await startManager(secretDir);
-    try {
+  test('SIGTERM stops every host it started, then exits 0', () =>
+    withManager(async (manager) => {
       const res = await manager.post('/host/start', {config: FUNCTIONS_CONFIG});
       assert.equal(res.status, 200, res.text);
       const {pid} = res.json();
-      assert.ok(isRunning(pid));
+      assert.ok(isProcessAlive(pid));
       assert.deepEqual(await manager.stop(), {code: 0, signal: null});
       await assertGone(pid);
       assert.match(manager.output.stdout, /host stopped: .* \(pid \d+, exit code 0\)\n/);
       assert.match(manager.output.stdout, /manager stopping \(SIGTERM\)\n[^]*manager stopped\n$/);
-    } finally {
-      await manager.stop();
-      secretDir.remove();
-    }
-  });
+    }));
 
-  test('POST /manager/stop answers, stops all hosts and exits 0; the port is free again', async () => {
-    const secretDir = makeSecretDir();
-    const manager = await startManager(secretDir);
-    try {
+  test('POST /manager/stop answers, stops all hosts and exits 0; the port is free again', () =>
+    withManager(async (manager) => {
       const pids = [];
       for (const name of ['functions.config.js', 'small-limit.config.js']) {
         const res = await manager.post('/host/start', {config: fixture(name)});
@@ -302,9 +283,5 @@ describe('stopping the manager', () => {
         const server = net.createServer().once('error', reject);
         server.listen(manager.port, '127.0.0.1', () => server.close(resolve));
       });
-    } finally {
-      await manager.stop();
-      secretDir.remove();
-    }
-  });
+    }));
 });

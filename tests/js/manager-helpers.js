@@ -1,6 +1,7 @@
 'use strict';
 // Shared by the manager tests: a private directory with a secret file per manager, managers
-// as real child processes, requests that carry the secret, and whether a pid still runs.
+// as real child processes (withManager: one per test, leaving no host behind), requests that
+// carry the secret, and waiting for a pid to be gone.
 // Every process is stopped by its own pid or ChildProcess handle, never by name.
 
 const assert = require('node:assert/strict');
@@ -8,9 +9,9 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const {makeTempDir, request, spawnBin, waitFor, waitForExit} = require('./helpers');
+const {isProcessAlive} = require('../../django_js_host/js/lib/process-alive');
+const {makeTempDir, readFirstLine, request, spawnBin, waitFor, waitForExit} = require('./helpers');
 
-const START_TIMEOUT = 10000;
 // Long enough for a manager to SIGTERM its hosts and see them exit.
 const STOP_TIMEOUT = 15000;
 
@@ -21,27 +22,6 @@ function makeSecretDir() {
   const secretFile = path.join(dir, 'secret');
   fs.writeFileSync(secretFile, `${secret}\n`, {mode: 0o600});
   return {dir, secret, secretFile, remove: () => fs.rmSync(dir, {recursive: true, force: true})};
-}
-
-// Resolves with the first stdout line of a spawnBin() process.
-function readFirstLine({child, output, exited}, what) {
-  let timer;
-  return new Promise((resolve, reject) => {
-    const onData = () => {
-      const end = output.stdout.indexOf('\n');
-      if (end !== -1) {
-        child.stdout.off('data', onData);
-        resolve(output.stdout.slice(0, end));
-      }
-    };
-    child.stdout.on('data', onData);
-    onData();
-    exited.then(({code, signal}) => reject(new Error(`${what} exited (${code ?? signal}) before its first line:\n${output.stderr}`)));
-    timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${what} printed nothing within ${START_TIMEOUT}ms:\n${output.stderr}`));
-    }, START_TIMEOUT);
-  }).finally(() => clearTimeout(timer));
 }
 
 // Requests to a manager on `port`: JSON bodies, the secret unless told otherwise.
@@ -72,25 +52,30 @@ async function startManager(secretDir, {args = []} = {}) {
   };
 }
 
-// Signal 0 says whether the pid exists; on Linux a zombie (exited, not reaped: e.g. a
-// detached manager whose new parent does not reap) counts as gone.
-function isRunning(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-  if (process.platform !== 'linux') return true;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
+async function assertGone(pid, timeout = STOP_TIMEOUT) {
+  await waitFor(() => !isProcessAlive(pid), {timeout, what: `pid ${pid} to exit`});
 }
 
-async function assertGone(pid, timeout = STOP_TIMEOUT) {
-  await waitFor(() => !isRunning(pid), {timeout, what: `pid ${pid} to exit`});
+// Runs `body(manager, secretDir)` against a fresh manager, then stops the manager (by its
+// pid) and checks that every host pid it ever reported to a POST is gone: a manager must
+// never leave a host behind, whatever the test did to it.
+async function withManager(body) {
+  const secretDir = makeSecretDir();
+  const manager = await startManager(secretDir);
+  const hostPids = new Set();
+  const post = manager.post;
+  manager.post = async (...args) => {
+    const res = await post(...args);
+    if (res.status === 200 && res.json().pid) hostPids.add(res.json().pid);
+    return res;
+  };
+  try {
+    await body(manager, secretDir);
+  } finally {
+    await manager.stop();
+    for (const pid of hostPids) await assertGone(pid);
+    secretDir.remove();
+  }
 }
 
 // The pids whose parent is `pid` (running ones only), from /proc: Linux only, else null.
@@ -123,4 +108,4 @@ async function waitForHost(manager, config, predicate, what) {
   }
 }
 
-module.exports = {makeSecretDir, readFirstLine, managerClient, startManager, isRunning, assertGone, childPids, waitForHost};
+module.exports = {makeSecretDir, managerClient, startManager, assertGone, withManager, childPids, waitForHost};

@@ -10,8 +10,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const {describe, test} = require('node:test');
 
+const {isProcessAlive} = require('../../django_js_host/js/lib/process-alive');
 const {fixture, request, waitFor} = require('./helpers');
-const {assertGone, isRunning, makeSecretDir, startManager, waitForHost} = require('./manager-helpers');
+const {assertGone, waitForHost, withManager} = require('./manager-helpers');
 
 const FUNCTIONS_CONFIG = fixture('functions.config.js');
 
@@ -19,27 +20,6 @@ async function callHello(info, name) {
   const res = await request(info.port, {path: '/function/hello_world', body: JSON.stringify({name})});
   assert.equal(res.status, 200, res.text);
   return res.text;
-}
-
-// Runs `body(manager, secretDir)` against a fresh manager, then stops the manager (by its
-// pid) and checks that every host pid it ever reported is gone.
-async function withManager(body) {
-  const secretDir = makeSecretDir();
-  const manager = await startManager(secretDir);
-  const hostPids = new Set();
-  const post = manager.post;
-  manager.post = async (...args) => {
-    const res = await post(...args);
-    if (res.status === 200 && res.json().pid) hostPids.add(res.json().pid);
-    return res;
-  };
-  try {
-    await body(manager, secretDir);
-  } finally {
-    await manager.stop();
-    for (const pid of hostPids) await assertGone(pid);
-    secretDir.remove();
-  }
 }
 
 describe('starting hosts', () => {
@@ -157,7 +137,7 @@ describe('connections', () => {
       assert.equal(again.pid, info.pid);
       assert.equal(again.started, false);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.ok(isRunning(info.pid));
+      assert.ok(isProcessAlive(info.pid));
       assert.equal((await manager.post('/host/status', {config: FUNCTIONS_CONFIG})).json().connections, 1);
       assert.match(manager.output.stdout, /host stop cancelled: .* \(connection b opened\)\n/);
     }));
@@ -231,7 +211,7 @@ describe('restarts and crashes', () => {
       const unknown = await manager.post('/host/status', {config: FUNCTIONS_CONFIG});
       assert.equal(unknown.status, 404);
       assert.equal(unknown.json().name, 'UnknownHost');
-      assert.ok(isRunning(second.pid));
+      assert.ok(isProcessAlive(second.pid));
       assert.equal((await manager.post('/host/stop', {config: fixture('small-limit.config.js')})).status, 200);
       assert.deepEqual(await manager.exited, {code: 0, signal: null});
       await assertGone(second.pid);

@@ -8,7 +8,7 @@ const path = require('node:path');
 const {describe, test} = require('node:test');
 
 const {request} = require('./helpers');
-const {assertGone, makeSecretDir, startManager, waitForHost} = require('./manager-helpers');
+const {assertGone, waitForHost, withManager} = require('./manager-helpers');
 
 // A project whose config requires a helper, which is the file the tests edit.
 function makeProject(dir) {
@@ -25,31 +25,19 @@ async function greet(info) {
   return res.text;
 }
 
-// Each test gets a manager and a project; afterwards the manager is stopped (by its pid) and
-// every host pid seen is checked gone.
-async function withProject(body) {
-  const secretDir = makeSecretDir();
-  const manager = await startManager(secretDir);
-  const project = makeProject(secretDir.dir);
-  const seen = new Set();
-  const connect = async (options = {}) => {
-    const res = await manager.post('/host/connect', {config: project.config, owner: process.pid, connection: 'c', ...options});
-    assert.equal(res.status, 200, res.text);
-    seen.add(res.json().pid);
-    return res.json();
-  };
-  const waitFor = async (predicate, what) => {
-    const info = await waitForHost(manager, project.config, predicate, what);
-    if (info.pid) seen.add(info.pid);
-    return info;
-  };
-  try {
+// Each test gets a manager (withManager: stopped afterwards, every host pid it reported
+// checked gone) and a project in the manager's private directory.
+function withProject(body) {
+  return withManager(async (manager, secretDir) => {
+    const project = makeProject(secretDir.dir);
+    const connect = async (options = {}) => {
+      const res = await manager.post('/host/connect', {config: project.config, owner: process.pid, connection: 'c', ...options});
+      assert.equal(res.status, 200, res.text);
+      return res.json();
+    };
+    const waitFor = (predicate, what) => waitForHost(manager, project.config, predicate, what);
     await body({manager, ...project, connect, waitFor});
-  } finally {
-    await manager.stop();
-    for (const pid of seen) await assertGone(pid);
-    secretDir.remove();
-  }
+  });
 }
 
 describe('stale hosts', () => {

@@ -1,6 +1,9 @@
 'use strict';
-// Request bodies in, replies out. Replies always carry Content-Length (never chunked) so
-// the Python client and any caching proxy in front see complete, sized answers.
+// Request bodies in, replies out, for both the host and the manager. Replies always carry
+// Content-Length (never chunked) so the Python client and any caching proxy in front see
+// complete, sized answers. Errors are JSON {name, message}: the Python client reads them.
+
+const JSON_TYPE = 'application/json';
 
 // Past the limit the rest of a body is still read and thrown away, because Python's
 // http.client sends its whole body before it reads the answer: closing under it would give
@@ -62,4 +65,49 @@ function send(res, status, contentType, body, headers) {
   return true;
 }
 
-module.exports = {readBody, discardBody, send};
+// fatal: a body that is not UTF-8 is refused rather than silently decoded with U+FFFD.
+const utf8 = new TextDecoder('utf-8', {fatal: true});
+
+class InvalidJSON extends Error {}
+InvalidJSON.prototype.name = 'InvalidJSON';
+
+// The JSON value of a request body; an empty body is {}. Throws InvalidJSON, saying why,
+// for a body that is not UTF-8 or not JSON: both servers answer that with a 400.
+function parseJsonBody(bytes) {
+  try {
+    return bytes.length === 0 ? {} : JSON.parse(utf8.decode(bytes));
+  } catch (err) {
+    throw new InvalidJSON(`Request body is not valid UTF-8 JSON: ${err.message}`);
+  }
+}
+
+// What both servers take as a body: keyword arguments, or the fields of a manager request.
+function isJsonObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+// The replies of a server whose connections shutdown.js tracks.
+function createReplies(connections) {
+  // Every answer goes out here: while the server stops it tells the client not to reuse the
+  // connection, so in-flight calls finish and their sockets close. Returns what send() does.
+  function reply(res, statusCode, contentType, body, headers) {
+    return send(res, statusCode, contentType, body, connections.closing ? {...headers, Connection: 'close'} : headers);
+  }
+
+  function replyJson(res, statusCode, payload, headers) {
+    return reply(res, statusCode, JSON_TYPE, JSON.stringify(payload), headers);
+  }
+
+  // Answers a request refused before its body was read, with the error {name, message}, once
+  // the body has been thrown away (Connection: close if it was too big to); then `done()`.
+  function refuse(req, res, statusCode, {name, message}, headers, done) {
+    discardBody(req, (drained) => {
+      replyJson(res, statusCode, {name, message}, drained ? headers : {...headers, Connection: 'close'});
+      if (done) done();
+    });
+  }
+
+  return {reply, replyJson, refuse};
+}
+
+module.exports = {JSON_TYPE, readBody, parseJsonBody, isJsonObject, createReplies};

@@ -8,7 +8,7 @@ const http = require('node:http');
 const net = require('node:net');
 const {performance} = require('node:perf_hooks');
 
-const {readBody, discardBody, send} = require('./body');
+const {JSON_TYPE, readBody, parseJsonBody, isJsonObject, createReplies} = require('./body');
 const {isCallableName, describeType} = require('./config');
 const {callFunction, describeFunctionError} = require('./invoke');
 const {timestamp} = require('./log');
@@ -16,16 +16,12 @@ const {trackConnections} = require('./shutdown');
 const {version} = require('../package.json');
 
 const FUNCTION_PATH = '/function/';
-const JSON_TYPE = 'application/json';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
 const BINARY_TYPE = 'application/octet-stream';
 
 // Python keeps connections in a pool and checks for our FIN before reusing one: a long
 // keep-alive saves reconnecting between calls that are seconds apart.
 const KEEP_ALIVE_TIMEOUT = 60 * 1000;
-
-// fatal: a body that is not UTF-8 is refused rather than silently decoded with U+FFFD.
-const utf8 = new TextDecoder('utf-8', {fatal: true});
 
 function sha1(bytes) {
   return crypto.createHash('sha1').update(bytes).digest('hex');
@@ -76,6 +72,9 @@ function createHost(config, {logger}) {
   // No limit on a request's duration: Python's FUNCTION_TIMEOUT is the only clock.
   server.requestTimeout = 0;
   const connections = trackConnections(server);
+  // Every answer goes out through these (body.js).
+  const replies = createReplies(connections);
+  const {reply, replyJson} = replies;
 
   const host = {config, server, listen, close, status};
   // `this` inside a function: its name, and the host (status(), config).
@@ -106,18 +105,8 @@ function createHost(config, {logger}) {
     logger.info(`${timestamp()} ${label} ${statusCode} ${(performance.now() - started).toFixed(2)}ms${note}`);
   }
 
-  // Every answer goes out here: while stopping it tells the client not to reuse the
-  // connection, so in-flight calls finish and their sockets close.
-  function reply(res, statusCode, contentType, body, headers) {
-    return send(res, statusCode, contentType, body, connections.closing ? {...headers, Connection: 'close'} : headers);
-  }
-
   function refuse(req, res, started, label, statusCode, name, message, headers) {
-    discardBody(req, (drained) => {
-      const body = JSON.stringify({name, message});
-      reply(res, statusCode, JSON_TYPE, body, drained ? headers : {...headers, Connection: 'close'});
-      logCall(label, statusCode, started);
-    });
+    replies.refuse(req, res, statusCode, {name, message}, headers, () => logCall(label, statusCode, started));
   }
 
   function handleRequest(req, res) {
@@ -129,7 +118,7 @@ function createHost(config, {logger}) {
       const query = queryStart === -1 ? '' : url.slice(queryStart + 1);
       handleFunctionRequest(req, res, started, path.slice(FUNCTION_PATH.length), query);
     } else if (path === '/status') {
-      if (req.method === 'GET') reply(res, 200, JSON_TYPE, JSON.stringify(status()));
+      if (req.method === 'GET') replyJson(res, 200, status());
       else refuse(req, res, started, `${req.method} ${path}`, 405, 'MethodNotAllowed', 'Use GET /status', {Allow: 'GET'});
     } else {
       const message = `No such path ${JSON.stringify(path)}: this host answers GET /status and POST /function/<name>`;
@@ -166,7 +155,7 @@ function createHost(config, {logger}) {
     readBody(req, config.requestDataLimit, (body) => {
       if (body === null) {
         const message = `Request body is over this host's requestDataLimit of ${config.requestDataLimit} bytes`;
-        reply(res, 413, JSON_TYPE, JSON.stringify({name: 'RequestTooLarge', message}), {Connection: 'close'});
+        replyJson(res, 413, {name: 'RequestTooLarge', message}, {Connection: 'close'});
         logCall(name, 413, started);
         return;
       }
@@ -189,14 +178,14 @@ function createHost(config, {logger}) {
       ];
     } else {
       try {
-        const data = body.length === 0 ? {} : JSON.parse(utf8.decode(body));
-        if (data !== null && typeof data === 'object' && !Array.isArray(data)) return data;
+        const data = parseJsonBody(body);
+        if (isJsonObject(data)) return data;
         problem = ['InvalidArguments', `Request body must be a JSON object of keyword arguments, got ${describeType(data)}`];
       } catch (err) {
-        problem = ['InvalidJSON', `Request body is not valid UTF-8 JSON: ${err.message}`];
+        problem = [err.name, err.message];
       }
     }
-    reply(res, 400, JSON_TYPE, JSON.stringify({name: problem[0], message: problem[1]}));
+    replyJson(res, 400, {name: problem[0], message: problem[1]});
     logCall(name, 400, started);
     return undefined;
   }

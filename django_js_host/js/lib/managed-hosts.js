@@ -5,12 +5,12 @@
 // process and a stop never overlaps a start. HTTP is manager.js's business.
 
 const crypto = require('node:crypto');
-const fs = require('node:fs');
 const path = require('node:path');
 
 const {formatAddress} = require('./host');
 const {startHostProcess, describeExit} = require('./host-process');
 const {RequestError} = require('./manager-requests');
+const {isProcessAlive} = require('./process-alive');
 const {sourceHash} = require('./sources');
 const {watchSourceFiles} = require('./source-watch');
 const {timestamp} = require('./log');
@@ -29,24 +29,6 @@ function hostLogfile(logDir, config) {
 function hostUrl(address, port) {
   const reachable = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
   return `http://${formatAddress(reachable, port)}`;
-}
-
-// Signal 0 only asks whether the pid exists: EPERM means it does, as another user's process.
-// A zombie (exited, not yet reaped by its parent) still answers, so on Linux /proc says
-// whether it has really finished.
-function isProcessAlive(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-  if (process.platform !== 'linux') return true;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 function unknownHost(config) {

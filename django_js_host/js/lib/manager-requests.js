@@ -5,6 +5,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
+const {parseJsonBody, isJsonObject} = require('./body');
 const {describeType} = require('./config');
 
 // setTimeout() fires at once for anything longer.
@@ -18,16 +19,14 @@ class RequestError extends Error {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', {fatal: true});
-
 function parseRequestBody(bytes) {
   let body;
   try {
-    body = bytes.length === 0 ? {} : JSON.parse(utf8.decode(bytes));
+    body = parseJsonBody(bytes);
   } catch (err) {
-    throw new RequestError(400, 'InvalidJSON', `Request body is not valid UTF-8 JSON: ${err.message}`);
+    throw new RequestError(400, err.name, err.message);
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+  if (!isJsonObject(body)) {
     throw new RequestError(400, 'InvalidRequest', `Request body must be a JSON object, got ${describeType(body)}`);
   }
   return body;

@@ -9,7 +9,7 @@
 const http = require('node:http');
 
 const {createSecretCheck, isLoopbackAddress} = require('./access');
-const {readBody, discardBody, send} = require('./body');
+const {readBody, createReplies} = require('./body');
 const {formatAddress} = require('./host');
 const {HostStartFailed} = require('./host-process');
 const {timestamp} = require('./log');
@@ -27,7 +27,6 @@ const {
 const {trackConnections} = require('./shutdown');
 const {version} = require('../package.json');
 
-const JSON_TYPE = 'application/json';
 const BODY_LIMIT = 64 * 1024;
 // A manager nobody asked for a host by then was spawned by a Python process that died
 // before it could connect.
@@ -43,6 +42,8 @@ function createManager({address, port, secret, logDir, logger, bin}) {
   const hosts = createManagedHosts({logDir, bin, logger, onAdded: onHostAdded, onForgotten: exitIfNoHosts});
   const server = http.createServer(handleRequest);
   const connections = trackConnections(server);
+  // Every answer goes out through these (body.js).
+  const replies = createReplies(connections);
   const routes = new Map([
     ['/status', ['GET', status]],
     ['/host/start', ['POST', (body) => hosts.start(hostRequest(body))]],
@@ -91,14 +92,13 @@ function createManager({address, port, secret, logDir, logger, bin}) {
 
   // --- HTTP ---
 
+  // The manager's answers are all JSON.
   function reply(res, statusCode, payload, headers) {
-    send(res, statusCode, JSON_TYPE, JSON.stringify(payload), connections.closing ? {...headers, Connection: 'close'} : headers);
+    replies.replyJson(res, statusCode, payload, headers);
   }
 
   function refuse(req, res, error, headers) {
-    discardBody(req, (drained) => {
-      reply(res, error.statusCode, {name: error.name, message: error.message}, drained ? headers : {...headers, Connection: 'close'});
-    });
+    replies.refuse(req, res, error.statusCode, error, headers);
   }
 
   function replyError(res, err) {
