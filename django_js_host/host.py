@@ -9,10 +9,8 @@ import atexit
 import hashlib
 import json
 import os
-import subprocess
 import threading
 import time
-import uuid
 
 from .conf import Verbosity, announce, settings
 from .exceptions import (
@@ -227,7 +225,7 @@ class JSHost:
         manager = self.manager
         if self._connection is None or self._connection[0] != os.getpid():
             # A forked child gets a connection of its own; the parent's stays the parent's.
-            self._connection = (os.getpid(), uuid.uuid4().hex)
+            self._connection = (os.getpid(), os.urandom(16).hex())
             atexit.register(self.disconnect)
         info = self._managed = manager.connect_host(
             self.config_file, self._connection[1], settings.SOURCE_ROOT
@@ -378,6 +376,8 @@ def source_hash(paths):
 
 def read_config(node, bin_path, config_file, source_root):
     """Run the packaged CLI with --config and return the host config it prints."""
+    import subprocess  # here: a process that never reads a config pays nothing for it
+
     command = [node, bin_path, config_file, "--config"]
     try:
         finished = subprocess.run(

@@ -9,7 +9,6 @@ died), and exits when it has no hosts left.
 
 import json
 import os
-import subprocess
 import time
 
 from .conf import Verbosity, announce, settings
@@ -36,6 +35,7 @@ class JSHostManager:
         self._port = port
         self._temp_dir = temp_dir
         self._transport = None
+        self._checked_listener = None  # (address, port) whose listener we know to be ours
 
     def __repr__(self):
         return f"<JSHostManager {self.address}:{self.port}>"
@@ -97,6 +97,8 @@ class JSHostManager:
         process and is never our zombie. If another process won the race for the port,
         its manager is as good as ours.
         """
+        import subprocess  # here: most processes find the manager running
+
         read_or_create_secret(self.directory)
         command = [
             settings.PATH_TO_NODE, settings.PATH_TO_BIN, "--manager", "--detach", "--json",
@@ -126,8 +128,9 @@ class JSHostManager:
     def connect_host(self, config_file, connection, source_root):
         """Start (or reuse) the host for ``config_file`` and count a connection to it.
 
-        Starts the manager if need be. A manager exits as its last host stops, so one that
-        is just going away is replaced once: connecting again with the same id is harmless.
+        Starts the manager if nothing answers (asking first saves a fresh process a round
+        trip when it runs). A manager exits as its last host stops, so one that is just going
+        away is replaced the same way: connecting again with the same id is harmless.
         """
         payload = {
             "config": config_file,
@@ -137,13 +140,11 @@ class JSHostManager:
             "restartOnChange": settings.RESTART_ON_CHANGE,
             "disconnectTimeout": int(settings.DISCONNECT_TIMEOUT * 1000),
         }
-        for last_try in (False, True):
+        try:
+            return self._request("POST", "/host/connect", payload)
+        except ConnectionError:
             self.ensure_running()
-            try:
-                return self._request("POST", "/host/connect", payload)
-            except ConnectionError:
-                if last_try:
-                    raise
+        return self._request("POST", "/host/connect", payload)
 
     def disconnect_host(self, config_file, connection):
         return self._request("POST", "/host/disconnect", {"config": config_file, "connection": connection})
@@ -173,13 +174,20 @@ class JSHostManager:
 
     def _request(self, method, path, payload=None):
         """Send a control request with our secret; answer the decoded JSON, or raise."""
-        ensure_port_is_ours(self.address, self.port)
+        listener = (self.address, self.port)
+        if self._checked_listener != listener:
+            ensure_port_is_ours(*listener)  # reading the kernel's socket table takes ~2 ms
+            self._checked_listener = listener
         transport = self._transport
         if transport is None or transport.base_url != self.url:
             transport = self._transport = Transport(self.url)
         headers = {SECRET_HEADER: read_or_create_secret(self.directory), "Content-Type": "application/json"}
         body = None if payload is None else json.dumps(payload).encode()
-        response = transport.request(method, path, body, headers, timeout=CONTROL_TIMEOUT)
+        try:
+            response = transport.request(method, path, body, headers, timeout=CONTROL_TIMEOUT)
+        except ConnectionError:
+            self._checked_listener = None  # whoever listens there next is checked again
+            raise
         try:
             answer = json.loads(response.body)
         except ValueError:

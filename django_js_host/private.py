@@ -6,7 +6,6 @@ directory that the user owns. Anything else found at that path is refused, never
 """
 
 import os
-import secrets
 import stat
 import tempfile
 
@@ -32,7 +31,7 @@ def read_or_create_secret(directory):
     if not os.path.lexists(path):
         descriptor, draft = tempfile.mkstemp(dir=directory, prefix=".secret-")  # mode 0600
         try:
-            os.write(descriptor, secrets.token_hex(32).encode())
+            os.write(descriptor, os.urandom(32).hex().encode())  # what secrets.token_hex does
             os.close(descriptor)
             os.link(draft, path)  # fails if another process linked its secret first
         except FileExistsError:
