@@ -40,10 +40,7 @@ class Function:
         A string comes back as ``str``, any other value as its JSON text (40 -> '40'),
         bytes (a Buffer) as ``bytes``. Use ``call_json`` to get Python values instead.
         """
-        response = self._send(kwargs)
-        if response.content_type.startswith("application/octet-stream"):
-            return response.body
-        return response.body.decode("utf-8")
+        return _as_sent(self._checked(self.get_host().post_function(*self._request(kwargs))))
 
     def call_json(self, **kwargs):
         """Call the function and return its output as a Python value.
@@ -51,17 +48,22 @@ class Function:
         Objects, arrays, numbers, booleans and null are decoded from JSON; a string output
         comes back as ``str`` and a Buffer as ``bytes``.
         """
-        response = self._send(kwargs)
-        if response.content_type.startswith("application/json"):
-            return json.loads(response.body)
-        if response.content_type.startswith("application/octet-stream"):
-            return response.body
-        return response.body.decode("utf-8")
+        return _as_value(self._checked(self.get_host().post_function(*self._request(kwargs))))
 
-    def _send(self, kwargs):
+    async def acall(self, **kwargs):
+        """``call`` for async code (async views, ASGI): awaits without blocking the loop."""
+        return _as_sent(self._checked(await self.get_host().apost_function(*self._request(kwargs))))
+
+    async def acall_json(self, **kwargs):
+        """``call_json`` for async code."""
+        return _as_value(self._checked(await self.get_host().apost_function(*self._request(kwargs))))
+
+    def _request(self, kwargs):
+        """(name, body, hash, timeout) of a call: the arguments of post_function."""
         body = encode_kwargs(self.name, kwargs)
-        digest = hashlib.sha1(body).hexdigest()
-        response = self.get_host().post_function(self.name, body, digest, self.get_timeout())
+        return self.name, body, hashlib.sha1(body).hexdigest(), self.get_timeout()
+
+    def _checked(self, response):
         if response.status != 200:
             raise self._error_for(response)
         return response
@@ -82,6 +84,18 @@ class Function:
             response.status,
             response.body,
         )
+
+
+def _as_sent(response):
+    if response.content_type.startswith("application/octet-stream"):
+        return response.body
+    return response.body.decode("utf-8")
+
+
+def _as_value(response):
+    if response.content_type.startswith("application/json"):
+        return json.loads(response.body)
+    return _as_sent(response)
 
 
 def encode_kwargs(function_name, kwargs):

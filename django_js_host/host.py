@@ -5,6 +5,7 @@ this object knows where to find it, asks it for its status, checks that it serve
 config file, and sends it requests.
 """
 
+import asyncio
 import atexit
 import hashlib
 import json
@@ -22,7 +23,7 @@ from .exceptions import (
     UnknownHost,
 )
 from .manager import manager as default_manager
-from .transport import Transport
+from .transport import AsyncTransport, Transport
 
 STATUS_TIMEOUT = 5.0
 # How long a failed call waits for the manager to report that its host died.
@@ -43,6 +44,7 @@ class JSHost:
         self._lock = threading.RLock()
         self._config_cache = {}  # (node, bin, config file, source root) -> config dict
         self._transport = None
+        self._async_transport = None
         self._status = None  # what the host reported when we connected
         self._managed = None  # the manager's account of our host, when managed
         self._settings_seen = None  # the resolved settings the above was learnt under
@@ -77,6 +79,7 @@ class JSHost:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        self._async_transport = None
 
     def _follow_settings(self):
         """Forget what we learnt about the host if the settings changed since.
@@ -143,6 +146,14 @@ class JSHost:
         transport = self._transport
         if transport is None:
             transport = self._transport = Transport(self.get_url())
+        return transport
+
+    @property
+    def async_transport(self):
+        """The AsyncTransport to our URL, for acall."""
+        transport = self._async_transport
+        if transport is None:
+            transport = self._async_transport = AsyncTransport(self.get_url())
         return transport
 
     def request_status(self):
@@ -310,6 +321,27 @@ class JSHost:
             if self.manager is None:
                 raise
             raise self._why_managed_host_is_gone() or error
+
+    async def apost_function(self, name, body, digest, timeout):
+        """post_function for asyncio: the call itself never blocks the event loop.
+
+        The first call connects in a worker thread (a manager may have to start a host).
+        """
+        self._follow_settings()
+        if self._status is None:
+            await asyncio.to_thread(self.connect)
+        try:
+            return await self.async_transport.request(
+                "POST",
+                f"/function/{name}?hash={digest}",
+                body=body,
+                headers={"Content-Type": "application/json"},
+                timeout=timeout,
+            )
+        except ConnectionError as error:
+            if self.manager is None:
+                raise
+            raise (await asyncio.to_thread(self._why_managed_host_is_gone)) or error
 
     def _why_managed_host_is_gone(self):
         """A ProcessError naming the logfile if our managed host died; None if it did not.

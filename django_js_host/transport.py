@@ -4,8 +4,12 @@ Calls go through ``http.client`` on kept-alive connections: ``requests.Session``
 three times the raw floor per trivial call, and a host exists to be fast. Each thread of
 each process has its own connection, so no socket is ever shared between threads or
 crosses a fork (gunicorn --preload, uwsgi, multiprocessing).
+
+``AsyncTransport`` does the same for asyncio (``Function.acall``): kept-alive connections
+per event loop, as many as there are calls in flight, and never a blocking socket call.
 """
 
+import asyncio
 import http.client
 import os
 import select
@@ -102,6 +106,127 @@ class Transport:
         connection.read_timeout = CONNECT_TIMEOUT
         connection.idle_poller = select.poll()
         connection.idle_poller.register(connection.sock, select.POLLIN)
+
+
+class AsyncTransport:
+    """Kept-alive HTTP/1.1 requests to one base URL from asyncio code.
+
+    A small client of its own rather than a dependency: a host answers with Content-Length
+    (a proxy in front may chunk, which is read too). Idle connections are kept per event
+    loop, since asyncio streams belong to the loop that opened them.
+    """
+
+    def __init__(self, base_url):
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"Not an http:// or https:// URL: {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        self._tls = parts.scheme == "https"
+        self._path_prefix = parts.path.rstrip("/")
+        self._idle = {}  # event loop -> ([(reader, writer)], the generator that closes them)
+
+    async def request(self, method, path, body=b"", headers=None, timeout=10.0):
+        """As Transport.request, awaited: the event loop runs on while the host works."""
+        idle = await self._idle_connections(asyncio.get_running_loop())
+        streams = None
+        while idle and streams is None:
+            streams = idle.pop()
+            if streams[0].at_eof() or streams[1].is_closing():  # the host closed it
+                streams[1].close()
+                streams = None
+        if streams is None:
+            streams = await self._open()
+        reader, writer = streams
+        head = [f"{method} {self._path_prefix}{path} HTTP/1.1", f"Host: {self._address[0]}"]
+        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        head.append(f"Content-Length: {len(body or b'')}")
+        try:
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
+            status, content_type, payload, reusable = await asyncio.wait_for(_read_response(reader), timeout)
+        except asyncio.TimeoutError:
+            writer.close()
+            raise FunctionTimeout(f"No answer from {self.base_url + path} within {timeout:g} s") from None
+        except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+            writer.close()
+            raise ConnectionError(
+                f"The JS host at {self.base_url} closed the connection before answering "
+                f"{method} {path} ({error.__class__.__name__}: {error}). "
+                "Did it crash or stop? Its output or logfile says why."
+            ) from error
+        if reusable:
+            idle.append(streams)
+        else:
+            writer.close()
+        return Response(status, content_type, payload, self.base_url + path)
+
+    async def _idle_connections(self, loop):
+        """This loop's idle connections, closed when the loop shuts down."""
+        if loop not in self._idle:
+            # Loops closed without shutting down (no asyncio.run) leave theirs behind.
+            for old_loop in [old for old in self._idle if old.is_closed()]:
+                for _, writer in self._idle.pop(old_loop)[0]:
+                    writer.transport.abort()
+            closer = self._close_idle_at_shutdown(loop)
+            await closer.asend(None)
+            self._idle[loop] = ([], closer)
+        return self._idle[loop][0]
+
+    async def _close_idle_at_shutdown(self, loop):
+        # An async generator, because a loop finalizes those as it shuts down
+        # (loop.shutdown_asyncgens(), which asyncio.run calls): asyncio has no other hook.
+        try:
+            yield
+        finally:
+            idle, _ = self._idle.pop(loop, ([], None))
+            for _, writer in idle:
+                writer.close()
+
+    async def _open(self):
+        try:
+            return await asyncio.wait_for(
+                asyncio.open_connection(*self._address, ssl=self._tls or None), CONNECT_TIMEOUT
+            )
+        except (OSError, asyncio.TimeoutError) as error:
+            reason = getattr(error, "strerror", None) or str(error) or error.__class__.__name__
+            raise ConnectionError(
+                f"Cannot connect to the JS host at {self.base_url} ({reason}). "
+                "Is it running? Start it with `python manage.py jshost start`, "
+                "`node js-host.js host.config.js`, or set USE_MANAGER=True in development."
+            ) from error
+
+
+async def _read_response(reader):
+    """(status, content type, body, reusable) of one HTTP/1.1 response."""
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionResetError("the connection closed before the status line")
+    status = int(status_line.split(b" ", 2)[1])
+    headers = {}
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    if b"content-length" in headers:
+        body = await reader.readexactly(int(headers[b"content-length"]))
+        framed = True
+    elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        body = await _read_chunked(reader)
+        framed = True
+    else:
+        body = await reader.read()  # delimited by the close
+        framed = False
+    reusable = framed and headers.get(b"connection", b"").lower() != b"close"
+    return status, headers.get(b"content-type", b"").decode("latin-1"), body, reusable
+
+
+async def _read_chunked(reader):
+    chunks = []
+    while size := int((await reader.readline()).split(b";", 1)[0], 16):
+        chunks.append(await reader.readexactly(size))
+        await reader.readline()  # the CRLF after each chunk
+    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+        pass  # trailers
+    return b"".join(chunks)
 
 
 class _PooledConnection:

@@ -8,8 +8,11 @@ from urllib.parse import urlsplit
 
 
 @contextmanager
-def recording_proxy(upstream_url, prefix=""):
-    """Forward requests (minus ``prefix``) to ``upstream_url``; ``proxy.paths`` lists what came in."""
+def recording_proxy(upstream_url, prefix="", chunked=False):
+    """Forward requests (minus ``prefix``) to ``upstream_url``; ``proxy.paths`` lists what came in.
+
+    With ``chunked``, answers with Transfer-Encoding: chunked (in two chunks), as a proxy may.
+    """
     upstream = urlsplit(upstream_url)
     paths = []
 
@@ -30,9 +33,16 @@ def recording_proxy(upstream_url, prefix=""):
                 connection.close()
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.getheader("Content-Type", ""))
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                half = len(payload) // 2
+                for chunk in (payload[:half], payload[half:], b""):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
         do_GET = do_POST = forward
 
