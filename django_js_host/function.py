@@ -11,6 +11,23 @@ import hashlib
 import json
 
 from .conf import settings
+
+try:
+    # Decodes a big result twice as fast as json.loads (~290 vs ~600 us for 74 KB). It
+    # cannot encode arguments: the bytes on the wire, and so their hash, must stay the
+    # seed's (json.dumps with its default separators).
+    from orjson import loads as orjson_loads
+except ImportError:
+    orjson_loads = None
+
+
+def decode_json(data):
+    if orjson_loads is not None:
+        try:
+            return orjson_loads(data)
+        except ValueError:
+            pass  # a lone surrogate (JS strings may hold one), which only json.loads keeps
+    return json.loads(data)
 from .exceptions import FunctionError, FunctionNotFound, UnexpectedResponse
 from .host import host as default_host
 
@@ -94,7 +111,7 @@ def _as_sent(response):
 
 def _as_value(response):
     if response.content_type.startswith("application/json"):
-        return json.loads(response.body)
+        return decode_json(response.body)
     return _as_sent(response)
 
 

@@ -96,7 +96,12 @@ def test_unicode_and_emoji_round_trip():
     assert Function("echo").call_json(text=text) == {"text": text}
 
 
-def test_lone_surrogates_survive_json_and_become_u_fffd_in_text():
+@pytest.mark.parametrize("orjson_installed", [True, False])
+def test_lone_surrogates_survive_json_and_become_u_fffd_in_text(monkeypatch, orjson_installed):
+    if not orjson_installed:
+        from django_js_host import function
+
+        monkeypatch.setattr(function, "orjson_loads", None)
     # JSON escapes carry a lone surrogate both ways; UTF-8 text cannot hold one.
     assert encode_kwargs("echo", {"text": "a\ud800b"}) == b'{"text": "a\\ud800b"}'
     assert Function("echo").call_json(text="a\ud800b") == {"text": "a\ud800b"}
@@ -164,3 +169,14 @@ def test_explicit_host_overrides_the_default(fixture_host):
 def test_bad_name_is_refused_at_construction():
     with pytest.raises(ValueError):
         Function("")
+
+
+@pytest.mark.parametrize("decoder", ["orjson", "json"])
+def test_call_json_decodes_the_same_with_or_without_orjson(monkeypatch, decoder):
+    import orjson
+
+    from django_js_host import function
+
+    monkeypatch.setattr(function, "orjson_loads", {"orjson": orjson.loads, "json": None}[decoder])
+    items = [{"id": n, "name": f"item {n} ✓", "score": n / 3, "tags": ["a", None, True]} for n in range(1000)]
+    assert Function("echo").call_json(items=items) == {"items": items}
