@@ -12,7 +12,7 @@ README = (REPO / "README.rst").read_text()
 
 def test_readme_renders_without_warnings():
     docutils.core.publish_string(
-        README, writer_name="null", settings_overrides={"report_level": 2, "halt_level": 2}
+        README, writer="null", settings_overrides={"report_level": 2, "halt_level": 2}
     )
 
 
