@@ -115,6 +115,10 @@ class JSHostManager:
             raise ConfigError(
                 f"Cannot run {settings.PATH_TO_NODE!r}: not found. Set JS_HOST['PATH_TO_NODE']."
             ) from None
+        except subprocess.TimeoutExpired:
+            raise ProcessError(
+                f"The manager did not start within {SPAWN_TIMEOUT:g} s; see its logfile {self.logfile}"
+            ) from None
         if finished.returncode == 0:
             status = json.loads(finished.stdout.splitlines()[0])
             announce(Verbosity.PROCESS_START, f"Started JSHostManager [{self.address}:{self.port}] (pid {status['pid']})")
