@@ -310,13 +310,7 @@ class JSHost:
         if self._status is None:
             self.connect()
         try:
-            return self.transport.request(
-                "POST",
-                f"/function/{name}?hash={digest}",
-                body=body,
-                headers={"Content-Type": "application/json"},
-                timeout=timeout,
-            )
+            return self.transport.request(*_function_request(name, body, digest), timeout=timeout)
         except ConnectionError as error:
             if self.manager is None:
                 raise
@@ -331,13 +325,7 @@ class JSHost:
         if self._status is None:
             await asyncio.to_thread(self.connect)
         try:
-            return await self.async_transport.request(
-                "POST",
-                f"/function/{name}?hash={digest}",
-                body=body,
-                headers={"Content-Type": "application/json"},
-                timeout=timeout,
-            )
+            return await self.async_transport.request(*_function_request(name, body, digest), timeout=timeout)
         except ConnectionError as error:
             if self.manager is None:
                 raise
@@ -376,6 +364,11 @@ class JSHost:
             "says why. It is not restarted behind your back: call host.restart(), or start a "
             "new Python process."
         )
+
+
+def _function_request(name, body, digest):
+    """(method, path, body, headers) of a function call, as both transports take them."""
+    return "POST", f"/function/{name}?hash={digest}", body, {"Content-Type": "application/json"}
 
 
 def _process_alive(pid):
