@@ -999,7 +999,7 @@ def _profile(run, args):
     configure_ours(run.project, run.config_file)
     from django_js_host.function import Function, encode_kwargs
     from django_js_host.host import host
-    from django_js_host.transport import Response, Transport, _peer_closed
+    from django_js_host.transport import Response, Transport
 
     floor_client = FloorClient(run.floor_port)
     host_client = FloorClient(run.host_port)
@@ -1093,7 +1093,7 @@ def _profile(run, args):
         "  of which host.get_config()": host.get_config,
         "  one settings.X (Settings.__getattr__)": lambda: host_settings().ROOT_URL,
         "transport._connection() (getpid, poll)": host.transport._connection,
-        "  of which _peer_closed(sock) (poll)": lambda: _peer_closed(connection.sock),
+        "  of which the idle-close poll": lambda: connection.idle_poller.poll(0),
         "sock.settimeout(t) (ioctl FIONBIO)": lambda: connection.sock.settimeout(10.0),
         "Response(...) dataclass": lambda: Response(200, "text/plain", b"x", "u"),
     }

@@ -131,6 +131,24 @@ describe('the hash parameter', () => {
     const res = await host.call('echo', {foo: 'bar'});
     assert.equal(res.status, 200);
   });
+
+  // Python sends exactly ?hash=<hex>; any other form is read as URLSearchParams reads it.
+  test('is found in any query, in any case, %-escaped or not', async () => {
+    const body = '{"foo": "bar"}';
+    const hash = 'bc4919c6adf7168088eaea06e27a5b23f0f9f9da';
+    const escaped = [...hash].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
+    const accepted = [`hash=${hash.toUpperCase()}`, `x=1&hash=${hash}`, `hash=${hash}&hash=0`, `hash=${escaped}`, `x=%26&hash=${hash}`, 'no_hash=1'];
+    for (const query of accepted) {
+      const res = await host.request({path: `/function/echo?${query}`, body});
+      assert.equal(res.status, 200, `${query}: ${res.text}`);
+    }
+    // The first `hash` counts; `+` and %20 are spaces.
+    const refused = [[`hash=0&hash=${hash}`, '"0"'], [`hash=${hash}+`, `"${hash} "`], [`hash=${hash}%20`, `"${hash} "`], ['x=1&hash=', '""']];
+    for (const [query, seen] of refused) {
+      const res = await host.request({path: `/function/echo?${query}`, body});
+      assertRefused(res, 400, 'HashMismatch', new RegExp(`The hash parameter ${seen} `));
+    }
+  });
 });
 
 describe('the JSON body', () => {

@@ -23,8 +23,19 @@ const BINARY_TYPE = 'application/octet-stream';
 // keep-alive saves reconnecting between calls that are seconds apart.
 const KEEP_ALIVE_TIMEOUT = 60 * 1000;
 
-function sha1(bytes) {
-  return crypto.createHash('sha1').update(bytes).digest('hex');
+// One-shot where Node has it (crypto.hash: Node >= 20.12 or 21.7): no Hash object per call.
+const sha1 =
+  typeof crypto.hash === 'function'
+    ? (bytes) => crypto.hash('sha1', bytes)
+    : (bytes) => crypto.createHash('sha1').update(bytes).digest('hex');
+
+// The `hash` query parameter, or null. Python sends exactly `hash=<hex>`, which is read as
+// it is; any other query (several parameters, %-escapes, `+`) goes through URLSearchParams,
+// so both ways give the same value.
+function hashParameter(query) {
+  if (query === '') return null;
+  if (query.startsWith('hash=') && !/[&%+]/.test(query)) return query.slice(5);
+  return new URLSearchParams(query).get('hash');
 }
 
 // JSON.stringify may throw (a cycle, a BigInt): the caller answers that as a function error.
@@ -102,7 +113,7 @@ function createHost(config, {logger}) {
 
   // GET /status is not logged: Python asks for it on every connect.
   function logCall(label, statusCode, started, note = '') {
-    logger.info(`${timestamp()} ${label} ${statusCode} ${(performance.now() - started).toFixed(2)}ms${note}`);
+    logger.infoBatched(`${timestamp()} ${label} ${statusCode} ${(performance.now() - started).toFixed(2)}ms${note}`);
   }
 
   function refuse(req, res, started, label, statusCode, name, message, headers) {
@@ -159,8 +170,7 @@ function createHost(config, {logger}) {
         logCall(name, 413, started);
         return;
       }
-      const hash = query ? new URLSearchParams(query).get('hash') : null;
-      const data = parseArguments(res, started, name, body, hash);
+      const data = parseArguments(res, started, name, body, hashParameter(query));
       if (data !== undefined) {
         callFunction(fn, data, contexts.get(name), (error, output) => answer(res, started, name, error, output), warn);
       }
