@@ -5,7 +5,6 @@ this object knows where to find it, asks it for its status, checks that it serve
 config file, and sends it requests.
 """
 
-import asyncio
 import atexit
 import hashlib
 import json
@@ -321,6 +320,8 @@ class JSHost:
 
         The first call connects in a worker thread (a manager may have to start a host).
         """
+        import asyncio  # here: a process without async code should not import it (~25 ms)
+
         self._follow_settings()
         if self._status is None:
             await asyncio.to_thread(self.connect)

@@ -9,7 +9,6 @@ crosses a fork (gunicorn --preload, uwsgi, multiprocessing).
 per event loop, as many as there are calls in flight, and never a blocking socket call.
 """
 
-import asyncio
 import http.client
 import os
 import select
@@ -128,6 +127,8 @@ class AsyncTransport:
 
     async def request(self, method, path, body=b"", headers=None, timeout=10.0):
         """As Transport.request, awaited: the event loop runs on while the host works."""
+        import asyncio  # imported by async code already; a sync process should not pay ~25 ms
+
         idle = await self._idle_connections(asyncio.get_running_loop())
         streams = None
         while idle and streams is None:
@@ -183,6 +184,8 @@ class AsyncTransport:
                 writer.close()
 
     async def _open(self):
+        import asyncio
+
         try:
             return await asyncio.wait_for(
                 asyncio.open_connection(*self._address, ssl=self._tls or None), CONNECT_TIMEOUT

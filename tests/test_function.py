@@ -98,13 +98,16 @@ def test_unicode_and_emoji_round_trip():
 
 @pytest.mark.parametrize("orjson_installed", [True, False])
 def test_lone_surrogates_survive_json_and_become_u_fffd_in_text(monkeypatch, orjson_installed):
-    if not orjson_installed:
-        from django_js_host import function
+    import orjson
 
-        monkeypatch.setattr(function, "orjson_loads", None)
+    from django_js_host import function
+
+    monkeypatch.setattr(function, "orjson_loads", orjson.loads if orjson_installed else None)
     # JSON escapes carry a lone surrogate both ways; UTF-8 text cannot hold one.
     assert encode_kwargs("echo", {"text": "a\ud800b"}) == b'{"text": "a\\ud800b"}'
     assert Function("echo").call_json(text="a\ud800b") == {"text": "a\ud800b"}
+    big = "a\ud800b" + "x" * 20000  # big enough to be decoded by orjson, if installed
+    assert Function("echo").call_json(text=big) == {"text": big}
     assert Function("echo_text").call(text="a\ud800b") == "a\ufffdb"
 
 
