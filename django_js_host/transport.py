@@ -29,17 +29,42 @@ ONE_WRITE_LIMIT = 64 * 1024
 Response = namedtuple("Response", "status content_type body url")
 
 
-class Transport:
-    """Keep-alive HTTP/1.1 requests to one base URL (a host, a manager, or a proxy)."""
+class _Endpoint:
+    """One base URL, and the errors both transports raise about it."""
 
     def __init__(self, base_url):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"Not an http:// or https:// URL: {base_url!r}")
         self.base_url = base_url.rstrip("/")
-        self._connection_class = _HTTPSConnection if parts.scheme == "https" else _HTTPConnection
-        self._address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        self._tls = parts.scheme == "https"
+        self._address = (parts.hostname, parts.port or (443 if self._tls else 80))
         self._path_prefix = parts.path.rstrip("/")
+
+    def _no_answer(self, path, timeout):
+        return FunctionTimeout(f"No answer from {self.base_url + path} within {timeout:g} s")
+
+    def _answer_lost(self, method, path, error):
+        return ConnectionError(
+            f"The JS host at {self.base_url} closed the connection before answering "
+            f"{method} {path} ({error.__class__.__name__}: {error}). "
+            "Did it crash or stop? Its output or logfile says why."
+        )
+
+    def _cannot_connect(self, reason):
+        return ConnectionError(
+            f"Cannot connect to the JS host at {self.base_url} ({reason}). "
+            "Is it running? Start it with `python manage.py jshost start`, "
+            "`node js-host.js host.config.js`, or set USE_MANAGER=True in development."
+        )
+
+
+class Transport(_Endpoint):
+    """Keep-alive HTTP/1.1 requests to one base URL (a host, a manager, or a proxy)."""
+
+    def __init__(self, base_url):
+        super().__init__(base_url)
+        self._connection_class = _HTTPSConnection if self._tls else _HTTPConnection
         self._local = threading.local()
 
     def request(self, method, path, body=None, headers=None, timeout=10.0):
@@ -61,14 +86,10 @@ class Transport:
             payload = answer.read()
         except socket.timeout:
             connection.close()
-            raise FunctionTimeout(f"No answer from {self.base_url + path} within {timeout:g} s") from None
+            raise self._no_answer(path, timeout) from None
         except (http.client.HTTPException, OSError) as error:
             connection.close()
-            raise ConnectionError(
-                f"The JS host at {self.base_url} closed the connection before answering "
-                f"{method} {path} ({error.__class__.__name__}: {error}). "
-                "Did it crash or stop? Its output or logfile says why."
-            ) from error
+            raise self._answer_lost(method, path, error) from error
         return Response(answer.status, answer.getheader("Content-Type", ""), payload, self.base_url + path)
 
     def close(self):
@@ -97,17 +118,13 @@ class Transport:
             connection.connect()
         except OSError as error:
             reason = error.strerror or str(error) or error.__class__.__name__
-            raise ConnectionError(
-                f"Cannot connect to the JS host at {self.base_url} ({reason}). "
-                "Is it running? Start it with `python manage.py jshost start`, "
-                "`node js-host.js host.config.js`, or set USE_MANAGER=True in development."
-            ) from error
+            raise self._cannot_connect(reason) from error
         connection.read_timeout = CONNECT_TIMEOUT
         connection.idle_poller = select.poll()
         connection.idle_poller.register(connection.sock, select.POLLIN)
 
 
-class AsyncTransport:
+class AsyncTransport(_Endpoint):
     """Kept-alive HTTP/1.1 requests to one base URL from asyncio code.
 
     A small client of its own rather than a dependency: a host answers with Content-Length
@@ -116,13 +133,7 @@ class AsyncTransport:
     """
 
     def __init__(self, base_url):
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"Not an http:// or https:// URL: {base_url!r}")
-        self.base_url = base_url.rstrip("/")
-        self._address = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        self._tls = parts.scheme == "https"
-        self._path_prefix = parts.path.rstrip("/")
+        super().__init__(base_url)
         self._idle = {}  # event loop -> ([(reader, writer)], the generator that closes them)
 
     async def request(self, method, path, body=b"", headers=None, timeout=10.0):
@@ -147,14 +158,10 @@ class AsyncTransport:
             status, content_type, payload, reusable = await asyncio.wait_for(_read_response(reader), timeout)
         except asyncio.TimeoutError:
             writer.close()
-            raise FunctionTimeout(f"No answer from {self.base_url + path} within {timeout:g} s") from None
+            raise self._no_answer(path, timeout) from None
         except (OSError, asyncio.IncompleteReadError, ValueError) as error:
             writer.close()
-            raise ConnectionError(
-                f"The JS host at {self.base_url} closed the connection before answering "
-                f"{method} {path} ({error.__class__.__name__}: {error}). "
-                "Did it crash or stop? Its output or logfile says why."
-            ) from error
+            raise self._answer_lost(method, path, error) from error
         if reusable:
             idle.append(streams)
         else:
@@ -192,11 +199,7 @@ class AsyncTransport:
             )
         except (OSError, asyncio.TimeoutError) as error:
             reason = getattr(error, "strerror", None) or str(error) or error.__class__.__name__
-            raise ConnectionError(
-                f"Cannot connect to the JS host at {self.base_url} ({reason}). "
-                "Is it running? Start it with `python manage.py jshost start`, "
-                "`node js-host.js host.config.js`, or set USE_MANAGER=True in development."
-            ) from error
+            raise self._cannot_connect(reason) from error
 
 
 async def _read_response(reader):
