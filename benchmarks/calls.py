@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/calls.py --profile     # where ours spends its time vs the floor
 
 Prints machine info and ONE table of medians (min-max over rounds), measured side by side in
-one run, for four workloads:
+one run, for five workloads:
 
 1. trivial       hello(name) -> str, latency per call
 2. ~100 KB       1,000 objects sent and sent back with a small change (~100 KB of JSON each
@@ -12,6 +12,8 @@ one run, for four workloads:
                  expected one, outside the clock
 3. 8 threads     trivial calls from 8 threads of this process, total calls/s
 4. 4 processes   trivial calls from 4 spawned processes to one host, total calls/s
+5. batch         1,000 trivial calls as 1,000 single calls (floor, ours) and as one
+                 Function.batch (ours), ms per 1,000 calls, answers checked
 
 Contestants, all running the JS functions of benchmarks/functions.js:
 
@@ -88,11 +90,13 @@ module.exports = {{
 """
 
 TARGETS = {
-    # workload: [(label, contestant it compares with, limit, kind)]
-    "trivial": [("<=1.2x floor", "floor", 1.2, "max"), ("<=JSPyBridge", "jspybridge", 1.0, "max")],
-    "payload": [("<=1.1x floor", "floor", 1.1, "max"), ("<=mini-racer", "miniracer", 1.0, "max")],
-    "threads": [(">=0.9x floor", "floor", 0.9, "min")],
+    # workload: [(label, row it is shown on, row it compares with, limit, kind)]
+    "trivial": [("<=1.2x floor", "ours", "floor", 1.2, "max"), ("<=JSPyBridge", "ours", "jspybridge", 1.0, "max")],
+    "payload": [("<=1.1x floor", "ours", "floor", 1.1, "max"), ("<=mini-racer", "ours", "miniracer", 1.0, "max")],
+    "threads": [(">=0.9x floor", "ours", "floor", 0.9, "min")],
+    "batch": [("<=0.1x single calls", "ours_batch", "ours", 0.1, "max")],
 }
+BATCH_SIZE = 1000
 
 
 class Unavailable(Exception):
@@ -145,6 +149,17 @@ def trivial_block(call, n, name="bench"):
     for _ in range(n):
         if call(name) != expected:
             raise WrongAnswer(f"hello answered {call(name)!r}, not {expected!r}")
+    return (time.perf_counter() - started) / n
+
+
+def thousand_block(call_all, n):
+    """Seconds per BATCH_SIZE trivial calls made by ``call_all(names) -> answers``, n times."""
+    names = [f"bench {i}" for i in range(BATCH_SIZE)]
+    expected = ["Hello, " + name for name in names]
+    started = time.perf_counter()
+    for _ in range(n):
+        if call_all(names) != expected:
+            raise WrongAnswer(f"{BATCH_SIZE} hello calls did not answer each its own name")
     return (time.perf_counter() - started) / n
 
 
@@ -377,6 +392,11 @@ class Ours(Contestant):
     def hello_caller(self):
         hello = self.hello
         return lambda name: hello.call(name=name)
+
+    def hello_batch_caller(self):
+        """names -> their answers, in one Function.batch."""
+        hello = self.hello
+        return lambda names: hello.batch([{"name": name} for name in names])
 
     def transform_caller(self):
         transform = self.transform
@@ -693,8 +713,11 @@ class Workload:
         self.rows = {}
         self.runnable = {}  # key -> function(n) returning one sample
 
-    def add(self, contestant, status=None, label=None):
-        row = self.rows[contestant.key] = Row(contestant, label)
+    def add(self, contestant, status=None, label=None, key=None):
+        row = Row(contestant, label)
+        if key:
+            row.key = key
+        self.rows[row.key] = row
         row.status = status
         return row
 
@@ -733,7 +756,8 @@ def build_workloads(contestants, unavailable, args, gang, process_gang):
     )
     threads = Workload("threads", f"3. {THREADS} threads, trivial calls, total calls/s", "rate")
     procs = Workload("processes", f"4. {PROCESSES} processes (spawn), one host, trivial calls, total calls/s", "rate")
-    workloads = [trivial, payload, threads, procs]
+    batch = Workload("batch", f"5. {BATCH_SIZE:,} trivial calls, ms per {BATCH_SIZE:,} calls, answers checked", "latency")
+    workloads = [trivial, payload, threads, procs, batch]
 
     per_call = {}
     for contestant in contestants:
@@ -787,7 +811,24 @@ def build_workloads(contestants, unavailable, args, gang, process_gang):
                 procs.runnable[key] = lambda n, key=key: process_gang.run(key, n)
             except Exception as error:
                 row.fail(error)
+        # 5. batch: single calls of floor and ours, and ours in one batch
+        if key in PROCESS_CONTESTANTS and key in per_call:
+            add_thousand_row(batch, contestant, contestant.hello_caller(), seconds)
+            if key == "ours":
+                label = "ours     Function.batch, one request"
+                add_thousand_row(batch, contestant, contestant.hello_batch_caller(), seconds, label, "ours_batch")
     return workloads
+
+
+def add_thousand_row(workload, contestant, call, seconds, label=None, key=None):
+    """A batch-workload row: ``call`` answers one name, or with ``key`` a list of names."""
+    row = workload.add(contestant, label=label or f"{contestant.key:<9}{BATCH_SIZE:,} single calls", key=key)
+    call_all = call if key else (lambda names: [call(name) for name in names])
+    try:
+        row.calls = calibrate(lambda n: thousand_block(call_all, n), seconds, 2, 1000, 5)
+        workload.runnable[row.key] = lambda n: thousand_block(call_all, n)
+    except Exception as error:
+        row.fail(error)
 
 
 def summarize(workload):
@@ -820,11 +861,12 @@ def summarize(workload):
     return summary, best
 
 
-def target_cell(workload, summary):
+def target_cell(workload, summary, key):
     checks = []
-    for label, other, limit, kind in TARGETS.get(workload.key, []):
-        ours = summary.get("ours")
-        value = ours["ratio"]("ours", other) if ours else None
+    for label, subject, other, limit, kind in TARGETS.get(workload.key, []):
+        if subject != key:
+            continue
+        value = summary[key]["ratio"](key, other)
         if value is None:
             checks.append(f"{label} n/a")
             continue
@@ -856,7 +898,7 @@ def format_table(workloads, rounds):
                 cells = (fmt(s["median"]) + "/s", f"({fmt(s['min'])} - {fmt(s['max'])})")
             x_floor = ratio_text(s["x floor"])
             x_best = ratio_text(s["x best peer"])
-            target = target_cell(workload, summary) if key == "ours" else ""
+            target = target_cell(workload, summary, key)
             calls = f"{row.calls:,}" if row.calls else ""
             lines.append(f"{label:38} {calls:>7} {cells[0]:>10} {cells[1]:>21} {x_floor:>8} {x_best:>7}  {target}".rstrip())
     return "\n".join(lines)
@@ -1021,16 +1063,16 @@ def _profile(run, args):
         path = f"/function/hello?hash={digest}"
         return transport.request("POST", path, body=body, headers=JSON_HEADERS, timeout=10.0).body.decode()
 
-    def post_function(name):
+    def post_call(name):
         body, digest = hashed_body(name)
-        return host.post_function("hello", body, digest, 10.0).body.decode()
+        return host.post_call(f"/function/hello?hash={digest}", body, 10.0).body.decode()
 
     layers = {
         "a. floor client -> floor server": lambda name: floor_client.post("hello", {"name": name}).decode(),
         "b. floor client -> host, no hash": lambda name: host_client.post("hello", {"name": name}).decode(),
         "c. b + sorted keys + sha1 ?hash=": host_hashed,
         "d. c through Transport.request": transport_request,
-        "e. c through host.post_function": post_function,
+        "e. c through host.post_call": post_call,
         "f. ours Function('hello').call()": lambda name: hello.call(name=name),
     }
     counts = {
@@ -1068,7 +1110,7 @@ def _profile(run, args):
         ("node: host vs floor server (b - a)", b, a),
         ("sorted keys + sha1 (c - b)", c, b),
         ("Transport.request (d - c)", d, c),
-        ("host.post_function (e - d)", e, d),
+        ("host.post_call (e - d)", e, d),
         ("Function.call (f - e)", f, e),
         ("all: ours vs floor (f - a)", f, a),
     ]:

@@ -25,6 +25,7 @@ from .manager import manager as default_manager
 from .transport import AsyncTransport, Transport
 
 STATUS_TIMEOUT = 5.0
+JSON_HEADERS = {"Content-Type": "application/json"}
 # How long a failed call waits for the manager to report that its host died.
 DEATH_NOTICE_TIMEOUT = 2.0
 
@@ -300,8 +301,9 @@ class JSHost:
             )
         return self.manager
 
-    def post_function(self, name, body, digest, timeout):
-        """POST a function call; returns the transport's Response for Function to decode.
+    def post_call(self, path, body, timeout):
+        """POST a call (``/function/<name>?hash=...`` or ``/batch/...``) with its JSON body;
+        returns the transport's Response for Function to decode.
 
         The first call connects, so no call ever reaches a host serving another config.
         """
@@ -309,14 +311,14 @@ class JSHost:
         if self._status is None:
             self.connect()
         try:
-            return self.transport.request(*_function_request(name, body, digest), timeout=timeout)
+            return self.transport.request("POST", path, body, JSON_HEADERS, timeout=timeout)
         except ConnectionError as error:
             if self.manager is None:
                 raise
             raise self._why_managed_host_is_gone() or error
 
-    async def apost_function(self, name, body, digest, timeout):
-        """post_function for asyncio: the call itself never blocks the event loop.
+    async def apost_call(self, path, body, timeout):
+        """post_call for asyncio: the call itself never blocks the event loop.
 
         The first call connects in a worker thread (a manager may have to start a host).
         """
@@ -326,7 +328,7 @@ class JSHost:
         if self._status is None:
             await asyncio.to_thread(self.connect)
         try:
-            return await self.async_transport.request(*_function_request(name, body, digest), timeout=timeout)
+            return await self.async_transport.request("POST", path, body, JSON_HEADERS, timeout=timeout)
         except ConnectionError as error:
             if self.manager is None:
                 raise
@@ -365,11 +367,6 @@ class JSHost:
             "says why. It is not restarted behind your back: call host.restart(), or start a "
             "new Python process."
         )
-
-
-def _function_request(name, body, digest):
-    """(method, path, body, headers) of a function call, as both transports take them."""
-    return "POST", f"/function/{name}?hash={digest}", body, {"Content-Type": "application/json"}
 
 
 def _process_alive(pid):

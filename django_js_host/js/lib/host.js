@@ -10,12 +10,14 @@ const {performance} = require('node:perf_hooks');
 
 const {JSON_TYPE, readBody, parseJsonBody, isJsonObject, createReplies} = require('./body');
 const {isCallableName, describeType} = require('./config');
+const {checkBatchArguments, runBatch, batchFailedBody} = require('./batch');
 const {callFunction, describeFunctionError} = require('./invoke');
 const {timestamp} = require('./log');
 const {trackConnections} = require('./shutdown');
 const {version} = require('../package.json');
 
 const FUNCTION_PATH = '/function/';
+const BATCH_PATH = '/batch/';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
 const BINARY_TYPE = 'application/octet-stream';
 
@@ -46,6 +48,12 @@ function encodeOutput(output) {
   }
   // undefined, functions and symbols have no JSON form.
   return [JSON_TYPE, JSON.stringify(output) ?? 'null'];
+}
+
+// The kwargs of a single call, or a message saying what is wrong with the body.
+function checkCallArguments(data) {
+  if (isJsonObject(data)) return {data};
+  return {problem: `Request body must be a JSON object of keyword arguments, got ${describeType(data)}`};
 }
 
 // What GET /status answers; `js-host --config` prints it without listening.
@@ -125,23 +133,28 @@ function createHost(config, {logger}) {
     const {url} = req;
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
+    const query = queryStart === -1 ? '' : url.slice(queryStart + 1);
     if (path.startsWith(FUNCTION_PATH)) {
-      const query = queryStart === -1 ? '' : url.slice(queryStart + 1);
-      handleFunctionRequest(req, res, started, path.slice(FUNCTION_PATH.length), query);
+      handleFunctionRequest(req, res, started, path.slice(FUNCTION_PATH.length), query, false);
+    } else if (path.startsWith(BATCH_PATH)) {
+      handleFunctionRequest(req, res, started, path.slice(BATCH_PATH.length), query, true);
     } else if (path === '/status') {
       if (req.method === 'GET') replyJson(res, 200, status());
       else refuse(req, res, started, `${req.method} ${path}`, 405, 'MethodNotAllowed', 'Use GET /status', {Allow: 'GET'});
     } else {
-      const message = `No such path ${JSON.stringify(path)}: this host answers GET /status and POST /function/<name>`;
+      const message = `No such path ${JSON.stringify(path)}: this host answers GET /status, POST /function/<name> and POST /batch/<name>`;
       refuse(req, res, started, `${req.method} ${path}`, 404, 'NotFound', message);
     }
   }
 
   // `name` is the raw path segment: it is checked, never percent-decoded, so what the
   // client (and a cache keyed on the URL) sees is exactly the function that runs.
-  function handleFunctionRequest(req, res, started, name, query) {
+  // `batch`: POST /batch/<name>, many calls in one request (batch.js).
+  function handleFunctionRequest(req, res, started, name, query, batch) {
     if (req.method !== 'POST') {
-      const message = `Use POST /function/${name} with a JSON object of keyword arguments as the body`;
+      const message = batch
+        ? `Use POST /batch/${name} with a JSON array of keyword-argument objects as the body`
+        : `Use POST /function/${name} with a JSON object of keyword arguments as the body`;
       refuse(req, res, started, name, 405, 'MethodNotAllowed', message, {Allow: 'POST'});
       return;
     }
@@ -170,15 +183,20 @@ function createHost(config, {logger}) {
         logCall(name, 413, started);
         return;
       }
-      const data = parseArguments(res, started, name, body, hashParameter(query));
-      if (data !== undefined) {
+      const check = batch ? checkBatchArguments : checkCallArguments;
+      const data = parseArguments(res, started, name, body, hashParameter(query), check);
+      if (data === undefined) return;
+      if (batch) {
+        runBatch(fn, data, contexts.get(name), warn, (failures, results) => answerBatch(res, started, name, data.length, failures, results));
+      } else {
         callFunction(fn, data, contexts.get(name), (error, output) => answer(res, started, name, error, output), warn);
       }
     });
   }
 
-  // Returns the kwargs object, or undefined after answering 400.
-  function parseArguments(res, started, name, body, hash) {
+  // Returns what `check` makes of the JSON body (the kwargs, or a batch's list of them),
+  // or undefined after answering 400.
+  function parseArguments(res, started, name, body, hash, check) {
     let problem;
     const digest = hash === null ? null : sha1(body);
     if (hash !== null && hash.toLowerCase() !== digest) {
@@ -188,9 +206,9 @@ function createHost(config, {logger}) {
       ];
     } else {
       try {
-        const data = parseJsonBody(body);
-        if (isJsonObject(data)) return data;
-        problem = ['InvalidArguments', `Request body must be a JSON object of keyword arguments, got ${describeType(data)}`];
+        const {data, problem: invalid} = check(parseJsonBody(body));
+        if (invalid === undefined) return data;
+        problem = ['InvalidArguments', invalid];
       } catch (err) {
         problem = [err.name, err.message];
       }
@@ -219,6 +237,21 @@ function createHost(config, {logger}) {
     }
     const sent = reply(res, statusCode, contentType, body);
     logCall(name, statusCode, started, sent ? '' : ' (connection closed: answer dropped)');
+  }
+
+  function answerBatch(res, started, name, total, failures, results) {
+    const label = `${name} (batch of ${total})`;
+    let sent;
+    if (failures.length === 0) {
+      sent = reply(res, 200, JSON_TYPE, results);
+    } else {
+      // The first failure's stack, as for a single call; the rest are in the answer.
+      const {index, error} = failures[0];
+      const more = failures.length > 1 ? ` (and ${failures.length - 1} more)` : '';
+      logger.error(`${timestamp()} ${label} call ${index} 500${more}: ${error.stack || `${error.name}: ${error.message}`}`);
+      sent = reply(res, 500, JSON_TYPE, batchFailedBody(name, total, failures, results));
+    }
+    logCall(label, failures.length ? 500 : 200, started, sent ? '' : ' (connection closed: answer dropped)');
   }
 
   function warn(message, error) {
