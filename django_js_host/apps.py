@@ -71,7 +71,8 @@ class DjangoJSHostConfig(AppConfig):
         settings.as_dict()  # validated by the AppConf already: a cheap, cached re-read
         checks.register_checks()
         self.management_command, command_argv = running_management_command()
-        if settings.CONNECT_ONCE_CONFIGURED and connects_at_startup(
+        # ENABLED False: calls are switched off, so a missing host must not stop start-up.
+        if settings.ENABLED and settings.CONNECT_ONCE_CONFIGURED and connects_at_startup(
             self.management_command, command_argv, os.environ, sys.modules
         ):
             connect_default_host()

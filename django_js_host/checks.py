@@ -18,6 +18,7 @@ import os
 import shutil
 
 from django.apps import apps
+from django.conf import settings as django_settings
 from django.core.checks import Error, Warning, register
 
 from .conf import settings
@@ -36,7 +37,8 @@ def register_checks():
 
 
 def check_settings(app_configs=None, **kwargs):
-    """E006 an invalid JS_HOST, W004 ROOT_URL ending in '/', E005 ROOT_URL with USE_MANAGER."""
+    """E006 an invalid JS_HOST, W004 ROOT_URL ending in '/', E005 ROOT_URL with USE_MANAGER,
+    E008 CACHE_ALIAS not a configured cache."""
     try:
         resolved = settings.as_dict()
     except ConfigError as error:
@@ -74,6 +76,15 @@ def check_settings(app_configs=None, **kwargs):
                 id="django_js_host.E005",
             )
         )
+    if resolved["CACHE_TIMEOUT"]:
+        if resolved["CACHE_ALIAS"] not in django_settings.CACHES:
+            problems.append(
+                Error(
+                    f"JS_HOST['CACHE_ALIAS'] is {resolved['CACHE_ALIAS']!r}, which is not in settings.CACHES.",
+                    hint="Name one of settings.CACHES, or set JS_HOST['CACHE_TIMEOUT'] to 0 to cache nothing.",
+                    id="django_js_host.E008",
+                )
+            )
     return problems
 
 

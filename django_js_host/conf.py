@@ -49,6 +49,13 @@ DEFAULTS = {
     # What a failing {% js_function %} does when DEBUG is off: "raise", or "fallback" (log
     # the error and render the tag's fallback). Under DEBUG it always raises.
     "TEMPLATE_ERRORS": "raise",
+    # The kill switch: False makes every call raise FunctionsDisabled (or return the
+    # Function's fallback; a template tag renders its fallback) without touching a host.
+    "ENABLED": True,
+    # Seconds a function's result is kept in Django's cache, keyed by name and argument
+    # hash; 0 keeps nothing. Function(cache_timeout=...) overrides it per function.
+    "CACHE_TIMEOUT": 0,
+    "CACHE_ALIAS": "default",  # which of settings.CACHES
 }
 
 
@@ -72,6 +79,18 @@ def _positive_seconds(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(f"JS_HOST[{name!r}] must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def _cache_timeout(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"JS_HOST[{name!r}] must be a number of seconds (0: no caching), got {value!r}")
+    return value
+
+
+def _name(name, value):
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"JS_HOST[{name!r}] must be a non-empty string, got {value!r}")
+    return value
 
 
 def _loopback_address(name, value):
@@ -129,6 +148,9 @@ VALIDATORS = {
     "DISCONNECT_TIMEOUT": _positive_seconds,
     "RESTART_ON_CHANGE": _bool,
     "TEMPLATE_ERRORS": _template_errors,
+    "ENABLED": _bool,
+    "CACHE_TIMEOUT": _cache_timeout,
+    "CACHE_ALIAS": _name,
 }
 
 
@@ -215,11 +237,21 @@ class Settings:
 
 
 def _django_configured():
-    """True in a Django project: DJANGO_SETTINGS_MODULE is set, or settings.configure() ran."""
-    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+    """True in a Django project: DJANGO_SETTINGS_MODULE is set, or settings.configure() ran.
+
+    Once true it stays true (Django cannot be unconfigured), and is then not asked again:
+    every settings read, so every call, comes through here.
+    """
+    global _django_seen_configured
+    if _django_seen_configured:
         return True
     django_conf = sys.modules.get("django.conf")  # not imported: certainly not configured
-    return django_conf is not None and django_conf.settings.configured
+    if os.environ.get("DJANGO_SETTINGS_MODULE") or (django_conf is not None and django_conf.settings.configured):
+        _django_seen_configured = True
+    return _django_seen_configured
+
+
+_django_seen_configured = False
 
 
 settings = Settings()

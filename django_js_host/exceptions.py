@@ -48,6 +48,12 @@ class FunctionError(JSHostError):
         super().__init__(message)
 
 
+class FunctionsDisabled(JSHostError):
+    """Calls are switched off (JS_HOST['ENABLED'] is False): a kill switch for when the JS
+    side must not be used. A Function with a ``fallback`` returns it instead; a template
+    tag renders its fallback."""
+
+
 class FunctionNotFound(JSHostError):
     """The host does not define a function by that name: check the name and the config file."""
 

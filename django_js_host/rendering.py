@@ -12,6 +12,8 @@ wrappers around ``render_function``, so both escape, fail and fall back the same
   render the tag's ``fallback`` (default ''), so one failing widget does not take the
   page down. Bad arguments (a value JSON cannot encode) always raise: they are bugs in
   the template, not failures of the host.
+* With calls switched off (JS_HOST['ENABLED'] False, the kill switch) every tag renders
+  its fallback, under DEBUG too, and nothing is logged.
 """
 
 import logging
@@ -21,7 +23,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 from .conf import settings
-from .exceptions import JSHostError
+from .exceptions import FunctionsDisabled, JSHostError
 from .function import Function
 
 logger = logging.getLogger("django_js_host")
@@ -38,6 +40,9 @@ def render_function(function_name, kwargs, *, fallback="", trusted_html=False):
     """
     try:
         output = Function(function_name).call(**kwargs)
+    except FunctionsDisabled:
+        # The kill switch is thrown on purpose, even under DEBUG: nothing to report.
+        return conditional_escape(fallback) if trusted_html else fallback
     except JSHostError as error:
         if django_settings.DEBUG or settings.TEMPLATE_ERRORS == "raise":
             raise

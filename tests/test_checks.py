@@ -130,6 +130,15 @@ def test_e005_root_url_with_use_manager(settings):
     assert list(found) == ["django_js_host.E005"]
 
 
+def test_e008_cache_alias_not_in_caches(settings):
+    settings.JS_HOST = {"ROOT_URL": "http://cache.internal:8080", "CACHE_TIMEOUT": 60, "CACHE_ALIAS": "js"}
+    found = js_host_checks()
+    assert list(found) == ["django_js_host.E008"]
+    assert "'js', which is not in settings.CACHES" in found["django_js_host.E008"]
+    settings.CACHES = {**settings.CACHES, "js": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert js_host_checks() == {}
+
+
 @pytest.mark.parametrize(
     "js_host, named",
     [
@@ -137,6 +146,8 @@ def test_e005_root_url_with_use_manager(settings):
         ({"FUNCTION_TIMEOUT": "soon"}, "JS_HOST['FUNCTION_TIMEOUT']"),
         ({"TEMPLATE_ERRORS": "ignore"}, "JS_HOST['TEMPLATE_ERRORS'] must be 'raise' or 'fallback'"),
         ({"MANAGER_ADDRESS": "0.0.0.0"}, "JS_HOST['MANAGER_ADDRESS']"),
+        ({"ENABLED": "no"}, "JS_HOST['ENABLED'] must be True or False"),
+        ({"CACHE_ALIAS": ""}, "JS_HOST['CACHE_ALIAS'] must be a non-empty string"),
     ],
 )
 def test_e006_invalid_js_host_is_reported_not_raised(settings, js_host, named):
