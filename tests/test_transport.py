@@ -1,10 +1,17 @@
 """Kept-alive connections: reused, never shared between threads, never across a fork."""
 
+import asyncio
 import json
 import os
+import socket
 import threading
+import time
+from contextlib import contextmanager
 
 import pytest
+
+from django_js_host import ConnectionError
+from django_js_host.transport import AsyncTransport, Transport
 
 from django_js_host.function import Function
 from django_js_host.host import host as default_host
@@ -70,3 +77,99 @@ def test_a_forked_child_opens_its_own_connection():
     assert report["port"] != parent_port
     assert echo.call_json(who="parent again") == {"who": "parent again"}
     assert local_port_of_this_threads_connection() == parent_port
+
+
+# --- what the transports read: every framing a host or a proxy in front of it may send ---
+
+
+@contextmanager
+def canned_server(answer, chunk_size=None):
+    """A server that reads one request per connection, writes ``answer`` (in pieces of
+    ``chunk_size`` bytes, if given) and closes; returns its URL and how many connections came."""
+    server = socket.create_server(("127.0.0.1", 0))
+    connections = []
+
+    def serve():
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            with client:
+                connections.append(client)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    received = client.recv(65536)
+                    if not received:
+                        break
+                    request += received
+                pieces = [answer] if chunk_size is None else [
+                    answer[i : i + chunk_size] for i in range(0, len(answer), chunk_size)
+                ]
+                for piece in pieces:
+                    client.sendall(piece)
+                    if chunk_size is not None:
+                        time.sleep(0.001)  # separate segments, so reads see them apart
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", connections
+    finally:
+        server.shutdown(socket.SHUT_RDWR)  # wakes the accept(); close() alone would not
+        server.close()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def request_both_ways(url):
+    """The same GET through Transport and AsyncTransport: their two Responses."""
+
+    async def async_request():
+        return await AsyncTransport(url).request("GET", "/status", timeout=5)
+
+    transport = Transport(url)
+    try:
+        sync_response = transport.request("GET", "/status", timeout=5)
+    finally:
+        transport.close()
+    return sync_response, asyncio.run(async_request())
+
+
+@pytest.mark.parametrize(
+    "answer, body",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello", b"hello"),
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-Trailer: 1\r\n\r\n",
+            b"hello",
+        ),
+        (b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello, until the close", b"hello, until the close"),
+    ],
+    ids=["content-length", "chunked-with-extension-and-trailer", "close-delimited"],
+)
+@pytest.mark.parametrize("chunk_size", [None, 1, 7], ids=["whole", "byte-by-byte", "7-byte-pieces"])
+def test_every_framing_is_read_however_it_arrives(answer, body, chunk_size):
+    with canned_server(answer, chunk_size) as (url, _):
+        for response in request_both_ways(url):
+            assert (response.status, response.content_type, response.body) == (200, "text/plain", body)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"",
+        b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+    ],
+    ids=["nothing", "not-http", "body-cut-short", "chunked-cut-short"],
+)
+def test_a_broken_answer_is_a_connection_error_naming_the_url(answer):
+    with canned_server(answer) as (url, _):
+        transport = Transport(url)
+        with pytest.raises(ConnectionError, match=f"The JS host at {url} closed the connection before answering"):
+            transport.request("GET", "/status", timeout=5)
+        with pytest.raises(ConnectionError, match=f"The JS host at {url} closed the connection before answering"):
+            asyncio.run(AsyncTransport(url).request("GET", "/status", timeout=5))
