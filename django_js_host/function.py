@@ -10,14 +10,11 @@ an equal ``hash`` in the URL, which a caching proxy can key on.
 import binascii
 import hashlib
 import json
-import logging
 
 from .conf import settings
 from . import result_cache
 from .exceptions import FunctionError, FunctionNotFound, FunctionsDisabled, JSHostError, UnexpectedResponse
 from .host import host as default_host
-
-logger = logging.getLogger("django_js_host")
 
 FUNCTION_PATH = "/function/"
 BATCH_PATH = "/batch/"
@@ -145,7 +142,9 @@ class Function:
         if self.fallback is NO_FALLBACK:
             raise error
         if not isinstance(error, FunctionsDisabled):  # switched off on purpose: nothing to report
-            logger.error("JS function %r failed; returned its fallback %r instead", self.name, self.fallback, exc_info=error)
+            import logging  # here: importing it costs a fresh process ~5 ms
+
+            logging.getLogger("django_js_host").error("JS function %r failed; returned its fallback %r instead", self.name, self.fallback, exc_info=error)
         return self.fallback
 
     def batch(self, calls, *, return_exceptions=False):
