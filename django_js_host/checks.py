@@ -104,8 +104,9 @@ def check_node_and_config_file(app_configs=None, **kwargs):
                 f"JS_HOST['PATH_TO_NODE'] is {node!r}, which is not an executable "
                 + ("file." if os.sep in node else "on PATH."),
                 hint=(
-                    "Install Node.js (>= 18), or set PATH_TO_NODE to the full path of your "
-                    "node binary (a relative path is relative to SOURCE_ROOT)."
+                    "Install Node.js (>= 18) or `pip install django-js-host[node]` (Node.js "
+                    "from PyPI), or set PATH_TO_NODE to the full path of your node binary (a "
+                    "relative path is relative to SOURCE_ROOT)."
                 ),
                 id="django_js_host.E001",
             )

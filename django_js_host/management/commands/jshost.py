@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand, CommandError
 
 from ...checks import find_node
-from ...conf import settings
+from ...conf import node_not_found, settings
 from ...exceptions import ConnectionError, JSHostError, UnknownHost
 from ...host import host
 
@@ -103,10 +103,7 @@ class Command(BaseCommand):
         """Become ``node js-host.js CONFIG_FILE [options]`` in SOURCE_ROOT (never returns)."""
         node = settings.PATH_TO_NODE
         if find_node(node, settings.SOURCE_ROOT) is None:
-            raise CommandError(
-                f"Cannot run JS_HOST['PATH_TO_NODE'] {node!r}: not found. Install Node.js "
-                "(>= 18) or set PATH_TO_NODE to your node binary."
-            )
+            raise CommandError(str(node_not_found(node)))
         command = [node, settings.PATH_TO_BIN, settings.CONFIG_FILE]
         host_options = {"--port": port, "--address": address, "--logfile": logfile}
         for flag, value in host_options.items():
