@@ -140,6 +140,8 @@ def test_start_runs_the_host_in_the_foreground_until_sigterm(tmp_path):
     assert returncode == 0, err
     assert "Host stopped" in out
     assert " hello_world 200 " in logfile.read_text()
+    # Python without ROOT_URL would look where the config file says: the command warns.
+    assert f"Warning: the host will listen at 127.0.0.1:{port}, but without ROOT_URL" in err
 
 
 def test_start_passes_on_the_hosts_exit_code(tmp_path):

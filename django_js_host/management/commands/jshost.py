@@ -104,6 +104,7 @@ class Command(BaseCommand):
         node = settings.PATH_TO_NODE
         if find_node(node, settings.SOURCE_ROOT) is None:
             raise CommandError(str(node_not_found(node)))
+        self._warn_if_python_looks_elsewhere(port, address)
         command = [node, settings.PATH_TO_BIN, settings.CONFIG_FILE]
         host_options = {"--port": port, "--address": address, "--logfile": logfile}
         for flag, value in host_options.items():
@@ -120,6 +121,21 @@ class Command(BaseCommand):
         except OSError as error:
             os.chdir(cwd)
             raise CommandError(f"Cannot run {' '.join(command)}: {error}") from None
+
+    def _warn_if_python_looks_elsewhere(self, port, address):
+        """--port and --address reach the host only: without ROOT_URL, this project's Python
+        looks for it where the config file says, so say so when that differs."""
+        if settings.ROOT_URL or (port is None and address is None):
+            return
+        config = host.get_config()
+        if (port is None or port == config["port"]) and (address is None or address == config["address"]):
+            return
+        self.stderr.write(
+            f"Warning: the host will listen at {address or config['address']}:{port or config['port']}, "
+            f"but without ROOT_URL this project's Python calls the address and port of "
+            f"{host.config_file} ({config['address']}:{config['port']}). Set them in the config "
+            "file, or point JS_HOST['ROOT_URL'] at the host."
+        )
 
     # --- stop, restart ---
 
