@@ -2,7 +2,8 @@
 'use strict';
 // The js-host command. It owns the process: argv, the first stdout line (Python reads it
 // to learn the port), signals and exit codes. The host itself lives in ../lib/host.js, the
-// development manager (--manager) in ../lib/manager.js.
+// development manager (--manager) in ../lib/manager.js, the primary of a multi-process host
+// (--workers) in ../lib/cluster.js and its workers' side in ../lib/cluster-worker.js.
 //
 // Exit codes: 0 done, 1 config / logfile / listen failure or a fatal uncaught exception,
 // 2 bad command line.
@@ -11,6 +12,8 @@ const path = require('node:path');
 const {parseArgs} = require('node:util');
 
 const {isLoopbackAddress, readSecretFile, SecretFileError} = require('../lib/access');
+const {CLUSTER_FLAGS, parseClusterOptions, startCluster} = require('../lib/cluster');
+const {isClusterWorker, clusterWorkerRole} = require('../lib/cluster-worker');
 const {ConfigError, loadConfig, parsePort, parseAddress} = require('../lib/config');
 const {startDetached, reportStart} = require('../lib/detach');
 const {createHost, hostStatus, formatAddress} = require('../lib/host');
@@ -37,6 +40,25 @@ Options:
   --version      print the version and exit
   --help         print this help and exit
 
+Several processes (node:cluster), for a host that needs more than one CPU:
+  --workers N    run N worker processes sharing the port, each a host loading its own copy
+                 of the config; auto for one per available CPU. A primary process starts
+                 them, prints the status line once all listen, and replaces a worker that
+                 dies (after a pause doubling from 100 ms to 10 s while they keep dying)
+  --max-requests N
+                 recycle a worker once it has received N requests: its replacement starts
+                 first, and once that one listens the old worker finishes its calls and exits
+  --max-requests-jitter J
+                 add a random 0 to J to each worker's N, so workers are not recycled together
+  --max-memory MB
+                 recycle a worker once its resident memory (RSS) is over MB megabytes
+                 (checked every second and every 100 requests)
+--max-requests or --max-memory without --workers imply --workers 1. SIGTERM or SIGINT to
+the primary drains every worker within the config's shutdownGracePeriod (a second one cuts
+the calls left); workers ignore SIGINT, which Ctrl-C sends them too. A worker failing to
+load the config or to listen while no other worker listens makes the primary exit 1 with
+the worker's error.
+
 With --manager, runs the development manager instead: it starts one host per config file
 on request and stops it once no process is connected to it. Every request must carry the
 secret read from the secret file in the X-JS-Host-Secret header; host logfiles go next to
@@ -56,6 +78,10 @@ const OPTIONS = {
   manager: {type: 'boolean'},
   'secret-file': {type: 'string'},
   detach: {type: 'boolean'},
+  workers: {type: 'string'},
+  'max-requests': {type: 'string'},
+  'max-requests-jitter': {type: 'string'},
+  'max-memory': {type: 'string'},
 };
 const MANAGER_ONLY = ['secret-file', 'detach'];
 
@@ -103,12 +129,14 @@ function parseCommandLine(argv) {
     port: values.port === undefined ? undefined : parsePort(values.port, '--port'),
     address: values.address === undefined ? undefined : parseAddress(values.address, '--address'),
   };
-  return {values, configPath: positionals[0], overrides};
+  return {values, configPath: positionals[0], overrides, cluster: parseClusterOptions(values)};
 }
 
 function parseManagerOptions(values, positionals) {
   if (positionals.length) throw new Error(`--manager takes no CONFIG path (it starts hosts on request), got ${positionals.join(' ')}`);
   if (values.config) throw new Error('--config does not go with --manager');
+  const hostOnly = CLUSTER_FLAGS.find((flag) => values[flag] !== undefined);
+  if (hostOnly) throw new Error(`--${hostOnly} does not go with --manager`);
   if (!values['secret-file']) throw new Error('--manager needs --secret-file F');
   const address = values.address === undefined ? DEFAULT_MANAGER_ADDRESS : parseAddress(values.address, '--address');
   // The manager starts processes that run code as this user: never reachable from the network.
@@ -125,17 +153,41 @@ function parseManagerOptions(values, positionals) {
   };
 }
 
+// The logger of a host process, or null after exiting 1 if the logfile cannot be opened.
+function openHostLogger(values) {
+  try {
+    return createLogger({logfile: values.logfile, holdStdout: values.json});
+  } catch (err) {
+    exitWith(1, process.stderr, `js-host: cannot open logfile ${values.logfile}: ${err.message}\n`);
+    return null;
+  }
+}
+
+// How a host process reports its start and learns to stop when it runs on its own; a
+// --workers worker plays clusterWorkerRole (../lib/cluster-worker.js) instead.
+function standaloneRole(logger, values) {
+  return {
+    label: 'Host',
+    statusExtras: undefined,
+    overrides: (overrides) => overrides,
+    reportStartFailure: (text) => logger.error(text),
+    listening(host, address) {
+      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${formatAddress(address.address, address.port)}`);
+    },
+    // `drain(why)` drains the host and exits; called again, it cuts what is left.
+    onStopRequest(drain) {
+      process.on('SIGTERM', drain);
+      process.on('SIGINT', drain);
+    },
+  };
+}
+
 // Runs the host until a signal stops it. The logger comes first: it holds stdout back
 // (--json) and copies to the logfile, so even what the config prints while loading is
 // caught, after the status line.
-async function serve(configPath, overrides, values) {
-  let logger;
-  try {
-    logger = createLogger({logfile: values.logfile, holdStdout: values.json});
-  } catch (err) {
-    exitWith(1, process.stderr, `js-host: cannot open logfile ${values.logfile}: ${err.message}\n`);
-    return;
-  }
+async function serve(configPath, overrides, values, makeRole = standaloneRole) {
+  const logger = openHostLogger(values);
+  if (!logger) return;
   attributeEscapedErrors({
     onFatal: (err) => {
       logger.error(`${timestamp()} fatal: uncaught exception outside any function call; exiting, as the host's state is unknown\n${describeThrown(err)}`);
@@ -145,43 +197,64 @@ async function serve(configPath, overrides, values) {
       logger.error(`${timestamp()} error: unhandled promise rejection outside any function call (the host keeps running)\n${describeThrown(reason)}`);
     },
   });
+  const role = makeRole(logger, values);
+  const failToStart = async (text) => {
+    await role.reportStartFailure(text);
+    flushAndExit(logger, 1);
+  };
 
   let config;
   try {
-    config = loadConfig(configPath, overrides);
+    config = loadConfig(configPath, role.overrides(overrides));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    logger.error(`js-host: ${err.message}`);
-    flushAndExit(logger, 1);
+    failToStart(`js-host: ${err.message}`);
     return;
   }
-  const host = createHost(config, {logger});
+  const host = createHost(config, {logger, statusExtras: role.statusExtras});
   let address;
   try {
     address = await host.listen();
   } catch (err) {
-    logger.error(`js-host: cannot listen on ${formatAddress(config.address, config.port)}: ${describeListenError(err)}`);
-    flushAndExit(logger, 1);
+    failToStart(`js-host: cannot listen on ${formatAddress(config.address, config.port)}: ${describeListenError(err)}`);
     return;
   }
-  logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${formatAddress(address.address, address.port)}`);
+  role.listening(host, address);
 
   let stopping = false;
-  const stop = async (signal) => {
+  const stop = async (why) => {
     if (stopping) {
-      logger.info(`Host stopping now (${signal} again)`);
+      logger.info(`${role.label} stopping now (${why} again)`);
       host.close(0);
       return;
     }
     stopping = true;
-    logger.info(`Host stopping (${signal})`);
+    logger.info(`${role.label} stopping (${why})`);
     const forced = await host.close();
     if (forced) logger.error(`${timestamp()} warning: cut ${forced} connection(s) still open after the ${config.shutdownGracePeriod}ms grace period`);
-    logger.info('Host stopped');
+    logger.info(`${role.label} stopped`);
     flushAndExit(logger, 0);
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  role.onStopRequest(stop);
+}
+
+// `--workers N`: this process is the primary; it forks the workers (this same command line,
+// taking the isClusterWorker() branch of main()) and prints the one status line for them.
+function serveCluster(values, {workers}) {
+  const logger = openHostLogger(values);
+  if (!logger) return;
+  process.on('uncaughtException', (err) => {
+    logger.error(`${timestamp()} fatal: uncaught exception in the cluster primary; exiting (its workers exit with it)\n${describeThrown(err)}`);
+    flushAndExit(logger, 1);
+  });
+  const announce = (status) => {
+    const {address, port} = status.config;
+    logger.releaseStdout(values.json ? JSON.stringify(status) : `Host listening at ${formatAddress(address, port)}`);
+  };
+  const primary = startCluster({count: workers, logger, announce});
+  process.on('SIGTERM', primary.stop);
+  process.on('SIGINT', primary.stop);
+  primary.stopped.then((code) => flushAndExit(logger, code));
 }
 
 // `--config`: stdout carries exactly the one status line (Python parses all of it), so what
@@ -272,11 +345,14 @@ function main(argv) {
     exitWith(2, process.stderr, `js-host: ${err.message}\n\n${USAGE}`);
     return;
   }
-  const {values, configPath, overrides, manager} = command;
+  const {values, configPath, overrides, manager, cluster} = command;
   if (values.help) return exitWith(0, process.stdout, USAGE);
   if (values.version) return exitWith(0, process.stdout, `${version}\n`);
   if (manager) return manager.detach ? runDetachedManager(manager) : runManager(manager);
-  return values.config ? printConfigStatus(configPath, overrides) : serve(configPath, overrides, values);
+  if (values.config) return printConfigStatus(configPath, overrides);
+  if (!cluster) return serve(configPath, overrides, values);
+  if (isClusterWorker()) return serve(configPath, overrides, values, (logger) => clusterWorkerRole(logger, cluster));
+  return serveCluster(values, cluster);
 }
 
 main(process.argv.slice(2));

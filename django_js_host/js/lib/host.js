@@ -80,8 +80,9 @@ function formatAddress(address, port) {
   return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-// `config` is what loadConfig() returns. `logger` is log.js's (info/error).
-function createHost(config, {logger}) {
+// `config` is what loadConfig() returns. `logger` is log.js's (info/error). `statusExtras`:
+// more fields for GET /status (a --workers worker tells about its cluster).
+function createHost(config, {logger, statusExtras}) {
   const functionNames = [...config.functions.keys()].sort();
   const server = http.createServer({noDelay: true}, handleRequest);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT;
@@ -100,7 +101,7 @@ function createHost(config, {logger}) {
   const contexts = new Map(functionNames.map((name) => [name, {name, host}]));
 
   function status() {
-    return hostStatus(config, server.listening ? server.address().port : config.port);
+    return {...hostStatus(config, server.listening ? server.address().port : config.port), ...statusExtras};
   }
 
   // Resolves with server.address() once listening; rejects with the listen error.
