@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from django_js_host import Function
+from django_js_host import Function, JSHost
 from django_js_host.host import host as default_host
 
 from .django_site import run_django, start_django, stop_process_tree
@@ -142,6 +142,32 @@ def test_start_runs_the_host_in_the_foreground_until_sigterm(tmp_path):
     assert " hello_world 200 " in logfile.read_text()
     # Python without ROOT_URL would look where the config file says: the command warns.
     assert f"Warning: the host will listen at 127.0.0.1:{port}, but without ROOT_URL" in err
+
+
+def test_start_with_workers_runs_a_cluster_that_sigterm_drains(tmp_path):
+    port = free_port()
+    write_config(tmp_path, port)
+    config_name = next(tmp_path.glob("*.config.js")).name
+    js_host = {"SOURCE_ROOT": str(tmp_path), "CONFIG_FILE": config_name}
+    process = start_django(tmp_path, js_host, "jshost", "start", "--workers", "2", "--max-requests", "1000")
+    worker_pids = set()
+    try:
+        assert process.stdout.readline() == f"Host listening at 127.0.0.1:{port}\n"
+        from django.test import override_settings
+
+        with override_settings(JS_HOST={**js_host, "ROOT_URL": f"http://127.0.0.1:{port}"}):
+            assert Function("hello_world").call(name="cluster") == "Hello, cluster!"
+            for _ in range(20):  # fresh connections spread over the workers
+                probe = JSHost()
+                status = probe.request_status()
+                probe.close_connections()
+                worker_pids.add(status["pid"])
+        assert status["workers"] == {"count": 2, "primaryPid": process.pid}
+    finally:
+        returncode, out, err = stop_process_tree(process)
+    assert returncode == 0, err
+    assert "Host stopped" in out
+    assert worker_pids and not any(alive(pid) for pid in worker_pids)
 
 
 def test_start_passes_on_the_hosts_exit_code(tmp_path):
@@ -281,4 +307,6 @@ def test_with_a_manager_but_no_host_for_the_config_says_not_running(managed, pro
 def test_start_options_are_refused_for_a_managed_host(managed):
     with pytest.raises(CommandError, match="--port, --logfile only go with a host you run yourself"):
         jshost("start", "--port", "9999", "--logfile", "x.log")
+    with pytest.raises(CommandError, match="--workers only go with a host you run yourself"):
+        jshost("start", "--workers", "2")
     assert not managed.is_running()

@@ -154,9 +154,9 @@ function parseManagerOptions(values, positionals) {
 }
 
 // The logger of a host process, or null after exiting 1 if the logfile cannot be opened.
-function openHostLogger(values) {
+function openHostLogger(values, holdStdout = values.json) {
   try {
-    return createLogger({logfile: values.logfile, holdStdout: values.json});
+    return createLogger({logfile: values.logfile, holdStdout});
   } catch (err) {
     exitWith(1, process.stderr, `js-host: cannot open logfile ${values.logfile}: ${err.message}\n`);
     return null;
@@ -241,7 +241,9 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
 // `--workers N`: this process is the primary; it forks the workers (this same command line,
 // taking the isClusterWorker() branch of main()) and prints the one status line for them.
 function serveCluster(values, {workers}) {
-  const logger = openHostLogger(values);
+  // Its own lines about starting workers wait too: "Host listening at ..." comes first, as
+  // the status line does with --json.
+  const logger = openHostLogger(values, true);
   if (!logger) return;
   process.on('uncaughtException', (err) => {
     logger.error(`${timestamp()} fatal: uncaught exception in the cluster primary; exiting (its workers exit with it)\n${describeThrown(err)}`);

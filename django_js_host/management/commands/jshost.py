@@ -28,6 +28,8 @@ SUPERVISOR_COMMANDS = (
     "`systemctl {0} UNIT`, `supervisorctl {0} PROGRAM`, `pm2 {0} NAME`, `docker {0} CONTAINER`"
 )
 FOLLOW_INTERVAL = 0.2  # seconds between looks at a followed logfile
+# The options of `start` that go on to js-host.js, as --port, --max-requests ...
+HOST_OPTIONS = ("port", "address", "logfile", "workers", "max_requests", "max_requests_jitter", "max_memory")
 
 
 class Command(BaseCommand):
@@ -47,6 +49,12 @@ class Command(BaseCommand):
         start.add_argument("--port", type=int, help="listen on this port (0: any free port)")
         start.add_argument("--address", help="listen on this address")
         start.add_argument("--logfile", help="also append the host's output to this file")
+        start.add_argument("--workers", help="N worker processes on node:cluster, or auto (one per CPU)")
+        start.add_argument("--max-requests", type=int, help="recycle a worker after N requests")
+        start.add_argument(
+            "--max-requests-jitter", type=int, help="add 0 to J to each worker's --max-requests"
+        )
+        start.add_argument("--max-memory", type=int, help="recycle a worker over MB megabytes of RSS")
         start.set_defaults(method=self.start)
 
         subcommands.add_parser("stop", help="Stop the managed host.").set_defaults(method=self.stop)
@@ -72,16 +80,20 @@ class Command(BaseCommand):
 
     # --- start ---
 
-    def start(self, port, address, logfile, **options):
+    def start(self, **options):
+        host_options = {
+            f"--{name.replace('_', '-')}": options[name]
+            for name in HOST_OPTIONS
+            if options[name] is not None
+        }
         if host.manager is None:
-            self.run_host_in_foreground(port, address, logfile)
+            self.run_host_in_foreground(host_options)
             return
-        host_options = {"--port": port, "--address": address, "--logfile": logfile}
-        given = [flag for flag, value in host_options.items() if value is not None]
-        if given:
+        if host_options:
             raise CommandError(
-                f"{', '.join(given)} only go with a host you run yourself: the manager "
-                "(USE_MANAGER=True) picks a managed host's port and logfile."
+                f"{', '.join(host_options)} only go with a host you run yourself: the manager "
+                "(USE_MANAGER=True) runs a managed host as one process, on a port and "
+                "logfile of its choosing."
             )
         was_running = host.is_running()
         try:
@@ -99,17 +111,18 @@ class Command(BaseCommand):
             "shell within that time (runserver and shell connect at start-up) to keep it."
         )
 
-    def run_host_in_foreground(self, port, address, logfile):
-        """Become ``node js-host.js CONFIG_FILE [options]`` in SOURCE_ROOT (never returns)."""
+    def run_host_in_foreground(self, host_options):
+        """Become ``node js-host.js CONFIG_FILE [options]`` in SOURCE_ROOT (never returns).
+
+        js-host.js checks the options' values itself, and exits 2 naming a bad one.
+        """
         node = settings.PATH_TO_NODE
         if find_node(node, settings.SOURCE_ROOT) is None:
             raise CommandError(str(node_not_found(node)))
-        self._warn_if_python_looks_elsewhere(port, address)
+        self._warn_if_python_looks_elsewhere(host_options.get("--port"), host_options.get("--address"))
         command = [node, settings.PATH_TO_BIN, settings.CONFIG_FILE]
-        host_options = {"--port": port, "--address": address, "--logfile": logfile}
         for flag, value in host_options.items():
-            if value is not None:
-                command += [flag, str(value)]
+            command += [flag, str(value)]
         # exec, not a child process: signals from a supervisor or Ctrl-C reach node
         # directly, node drains its calls, and its exit code is ours.
         sys.stdout.flush()
