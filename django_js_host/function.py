@@ -11,9 +11,15 @@ import binascii
 import hashlib
 import json
 
-from .conf import settings
 from . import result_cache
-from .exceptions import FunctionError, FunctionNotFound, FunctionsDisabled, JSHostError, UnexpectedResponse
+from .conf import settings
+from .exceptions import (
+    FunctionError,
+    FunctionNotFound,
+    FunctionsDisabled,
+    JSHostError,
+    UnexpectedResponse,
+)
 from .host import host as default_host
 
 FUNCTION_PATH = "/function/"
@@ -104,16 +110,16 @@ class Function:
         return await self._acall(kwargs, _as_value)
 
     def _call(self, kwargs, decode):
-        path, body, timeout, cache_timeout, enabled = self._request(kwargs)  # bad arguments raise, fallback or not
+        # Bad arguments raise here, fallback or not: they are bugs, not outages.
+        path, body, timeout, cache_timeout, enabled = self._request(kwargs)
         try:
             if not enabled:
                 raise self._disabled()
-            if not cache_timeout:
-                return decode(self._checked(self.get_host().post_call(path, body, timeout)))
-            response = result_cache.lookup(path)
+            response = result_cache.lookup(path) if cache_timeout else None
             if response is None:
                 response = self._checked(self.get_host().post_call(path, body, timeout))
-                result_cache.store(path, response, cache_timeout)
+                if cache_timeout:
+                    result_cache.store(path, response, cache_timeout)
             return decode(response)
         except JSHostError as error:
             return self._fall_back(error)
@@ -144,7 +150,9 @@ class Function:
         if not isinstance(error, FunctionsDisabled):  # switched off on purpose: nothing to report
             import logging  # here: importing it costs a fresh process ~5 ms
 
-            logging.getLogger("django_js_host").error("JS function %r failed; returned its fallback %r instead", self.name, self.fallback, exc_info=error)
+            logging.getLogger("django_js_host").error(
+                "JS function %r failed; returned its fallback %r instead", self.name, self.fallback, exc_info=error
+            )
         return self.fallback
 
     def batch(self, calls, *, return_exceptions=False):
@@ -158,7 +166,7 @@ class Function:
         body = encode_batch(self.name, calls)
         if not settings.ENABLED:
             raise self._disabled()
-        response = self.get_host().post_call(*self._post(BATCH_PATH, body))
+        response = self.get_host().post_call(self._path(BATCH_PATH, body), body, self.get_timeout())
         return self._batch_outputs(response, return_exceptions)
 
     async def abatch(self, calls, *, return_exceptions=False):
@@ -166,7 +174,7 @@ class Function:
         body = encode_batch(self.name, calls)
         if not settings.ENABLED:
             raise self._disabled()
-        response = await self.get_host().apost_call(*self._post(BATCH_PATH, body))
+        response = await self.get_host().apost_call(self._path(BATCH_PATH, body), body, self.get_timeout())
         return self._batch_outputs(response, return_exceptions)
 
     def _request(self, kwargs):
@@ -178,12 +186,12 @@ class Function:
         config = settings.as_dict()
         timeout = config["FUNCTION_TIMEOUT"] if self.timeout is None else self.timeout
         cache_timeout = config["CACHE_TIMEOUT"] if self.cache_timeout is None else self.cache_timeout
-        path = f"{FUNCTION_PATH}{self.name}?hash={hashlib.sha1(body).hexdigest()}"
-        return path, body, timeout, cache_timeout, config["ENABLED"]
+        return self._path(FUNCTION_PATH, body), body, timeout, cache_timeout, config["ENABLED"]
 
-    def _post(self, prefix, body):
-        # The hash lets a caching proxy key on the URL alone; the host checks it.
-        return f"{prefix}{self.name}?hash={hashlib.sha1(body).hexdigest()}", body, self.get_timeout()
+    def _path(self, prefix, body):
+        # The hash lets a caching proxy (and result_cache) key on the URL alone; the host
+        # checks it against the body.
+        return f"{prefix}{self.name}?hash={hashlib.sha1(body).hexdigest()}"
 
     def _batch_outputs(self, response, return_exceptions):
         if response.status == 200:
