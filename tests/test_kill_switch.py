@@ -9,7 +9,7 @@ from django.template import engines
 from django_js_host import ConnectionError, FunctionError, FunctionsDisabled
 from django_js_host.function import Function
 
-from .django_site import run_python
+from .django_site import run_python, site_host, site_settings  # noqa: F401 (fixtures)
 from .hosts import free_port, write_config
 from .proxy import recording_proxy
 
@@ -88,3 +88,12 @@ def test_bad_arguments_raise_even_with_a_fallback():
 
 def test_without_failure_the_fallback_is_not_used():
     assert Function("hello_world", fallback="n/a").call(name="Ada") == "Hello, Ada!"
+
+
+def test_switched_off_a_real_page_still_renders_with_its_fallbacks(site_settings, client):
+    site_settings.JS_HOST = {**site_settings.JS_HOST, "ENABLED": False}
+    response = client.get("/django/", {"name": "Ada", "number": 21})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<title></title>" in page and "<main></main>" in page
+    assert "<aside>no double today</aside>" in page
