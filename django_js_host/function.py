@@ -10,6 +10,7 @@ an equal ``hash`` in the URL, which a caching proxy can key on.
 import binascii
 import hashlib
 import json
+import re
 
 from . import result_cache
 from .conf import settings
@@ -24,6 +25,9 @@ from .host import host as default_host
 
 FUNCTION_PATH = "/function/"
 BATCH_PATH = "/batch/"
+# The names a host can call (js/lib/config.js, isCallableName): they go into the URL as they
+# are, so nothing else may (no '/', '?', '#', '%', CR or LF).
+CALLABLE_NAME = re.compile(r"[A-Za-z0-9_$.-]+")
 
 # orjson, when installed, decodes a big result twice as fast as json.loads (~290 vs ~600 us
 # for 74 KB). It is imported on the first big result (importing it costs a fresh process
@@ -64,8 +68,11 @@ class Function:
     """
 
     def __init__(self, name, host=None, timeout=None, *, fallback=NO_FALLBACK, cache_timeout=None):
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"A function name must be a non-empty string, got {name!r}")
+        if not isinstance(name, str) or not CALLABLE_NAME.fullmatch(name) or name in (".", ".."):
+            raise ValueError(
+                f"A function name must match {CALLABLE_NAME.pattern} (not '.' or '..'), as the "
+                f"host's names do, got {name!r}"
+            )
         if cache_timeout is not None and (
             isinstance(cache_timeout, bool) or not isinstance(cache_timeout, (int, float)) or cache_timeout < 0
         ):
