@@ -337,8 +337,9 @@ class JSHost:
     def _why_managed_host_is_gone(self):
         """A ProcessError naming the logfile if our managed host died; None if it did not.
 
-        The manager learns of a death a moment after the socket breaks, so when the pid we
-        talked to is gone, wait briefly for its account of how it went.
+        The manager learns of a death a moment after the socket breaks, so wait briefly for
+        its account of how it went; also while the pid still exists, since a dying process
+        closes its sockets before it is gone.
         """
         pid = (self._status or {}).get("pid")
         deadline = time.monotonic() + DEATH_NOTICE_TIMEOUT
@@ -357,8 +358,8 @@ class JSHost:
                 )
             if info["state"] == "exited":
                 break
-            if info["pid"] != pid or _process_alive(pid) or time.monotonic() > deadline:
-                return None  # a new host, or ours lives: the connection error stands
+            if info["pid"] != pid or time.monotonic() > deadline:
+                return None  # a new host, or ours lives on: the connection error stands
             time.sleep(0.02)
         exit = info.get("exit") or {}
         how = f"signal {exit['signal']}" if exit.get("signal") else f"exit code {exit.get('code')}"
@@ -367,21 +368,6 @@ class JSHost:
             "says why. It is not restarted behind your back: call host.restart(), or start a "
             "new Python process."
         )
-
-
-def _process_alive(pid):
-    """True if ``pid`` runs. A zombie does not: it died, and waits for its parent to notice."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process, alive
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True  # no /proc to tell a zombie by (not Linux): the pid exists
 
 
 def source_hash(paths):

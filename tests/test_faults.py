@@ -255,11 +255,8 @@ def test_managed_host_sigkilled_mid_call_is_a_process_error_naming_its_logfile(m
     thread.join(PROMPTLY + 5)
     assert not thread.is_alive(), "the call hung on a dead host"
     error = outcome["error"]
-    # ProcessError, naming the logfile. On a busy machine the call in flight may get the
-    # ConnectionError instead: the known bug of the next test. Either comes at once.
-    assert type(error) in (ProcessError, ConnectionError), repr(error)
-    if type(error) is ProcessError:
-        assert "died (signal SIGKILL)" in str(error) and logfile in str(error)
+    assert type(error) is ProcessError, repr(error)
+    assert "died (signal SIGKILL)" in str(error) and logfile in str(error)
     assert outcome["ended"] - killed < PROMPTLY + 5
     # Not respawned behind our back: once the manager has seen the death, every call says
     # so, at once.
@@ -270,12 +267,6 @@ def test_managed_host_sigkilled_mid_call_is_a_process_error_naming_its_logfile(m
     assert time.monotonic() - started < PROMPTLY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when a managed host's connection breaks while its process still exists (a "
-    "SIGKILLed host being torn down on a busy machine), host._why_managed_host_is_gone sees the "
-    "pid alive and gives up at once: the call raises ConnectionError, not ProcessError",
-)
 @pytest.mark.parametrize("style", ["call", "acall"])
 def test_a_managed_host_dying_just_after_its_connection_broke_is_a_process_error(managed_faults, style):
     from django_js_host.host import host
