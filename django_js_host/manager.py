@@ -12,13 +12,23 @@ import os
 import time
 
 from .conf import Verbosity, announce, node_not_found, settings
-from .exceptions import ConfigError, ConnectionError, ProcessError, UnexpectedResponse, UnknownHost
+from .exceptions import (
+    ConfigError,
+    ConnectionError,
+    FunctionTimeout,
+    ProcessError,
+    UnexpectedResponse,
+    UnknownHost,
+)
 from .private import SECRET_FILE, private_directory, read_or_create_secret
 from .transport import Transport
 
 SECRET_HEADER = "X-JS-Host-Secret"
 # Starting a host may load a big bundle; the manager gives it 30 s.
 CONTROL_TIMEOUT = 60.0
+# What the manager answers at once (no host to start): a listener this slow is not one.
+QUICK_TIMEOUT = 5.0
+HOST_STARTING_PATHS = frozenset({"/host/connect", "/host/restart"})
 SPAWN_TIMEOUT = 30.0
 READY_TIMEOUT = 10.0
 
@@ -179,24 +189,45 @@ class JSHostManager:
         listener = (self.address, self.port)
         if self._checked_listener != listener:
             ensure_port_is_ours(*listener)  # reading the kernel's socket table takes ~2 ms
+            if path in HOST_STARTING_PATHS:
+                # Before waiting up to CONTROL_TIMEOUT on whatever listens there, make sure
+                # it is a manager: GET /status answers at once.
+                self._request("GET", "/status")
             self._checked_listener = listener
         transport = self._transport
         if transport is None or transport.base_url != self.url:
             transport = self._transport = Transport(self.url)
         headers = {SECRET_HEADER: read_or_create_secret(self.directory), "Content-Type": "application/json"}
         body = None if payload is None else json.dumps(payload).encode()
+        timeout = CONTROL_TIMEOUT if path in HOST_STARTING_PATHS else QUICK_TIMEOUT
         try:
-            response = transport.request(method, path, body, headers, timeout=CONTROL_TIMEOUT)
+            response = transport.request(method, path, body, headers, timeout=timeout)
         except ConnectionError:
             self._checked_listener = None  # whoever listens there next is checked again
             raise
+        except FunctionTimeout:
+            self._checked_listener = None
+            if path in HOST_STARTING_PATHS:
+                raise
+            raise ConfigError(
+                f"Something listens at {self.address}:{self.port} but did not answer {path} "
+                f"within {QUICK_TIMEOUT:g} s, as a manager does at once: is MANAGER_PORT taken by "
+                "another program? Set JS_HOST['MANAGER_PORT'] to a free port."
+            ) from None
         try:
             answer = json.loads(response.body)
         except ValueError:
             answer = None
-        if response.status == 200 and isinstance(answer, dict):
+        if not isinstance(answer, dict) or (path == "/status" and answer.get("type") != "Manager"):
+            # A manager answers every request with a JSON object, and says what it is.
+            raise ConfigError(
+                f"{self.address}:{self.port} is not a django-js-host manager (it answered {path} "
+                f"with {response.status} {response.content_type or 'and no content type'}): set "
+                "JS_HOST['MANAGER_PORT'] to a free port."
+            )
+        if response.status == 200:
             return answer
-        message = answer.get("message") if isinstance(answer, dict) else response.body[:300]
+        message = answer.get("message")
         if response.status == 403:
             raise ConfigError(
                 f"The manager at {self.url} refused our secret ({message}). If it belongs to "

@@ -482,10 +482,11 @@ def test_a_host_port_held_by_another_program_is_refused_naming_the_url(tmp_path)
 def test_a_manager_port_held_by_an_http_server_is_refused_naming_the_url(settings, managed_faults):
     with listener("http") as port:
         settings.JS_HOST = {**settings.JS_HOST, "MANAGER_PORT": port}
-        with pytest.raises(
-            UnexpectedResponse, match=f"The manager at http://127.0.0.1:{port} answered /host/connect with 404"
-        ):
+        with pytest.raises(ConfigError) as caught:
             Function("hello_world").call()
+    message = str(caught.value)
+    assert f"127.0.0.1:{port} is not a django-js-host manager (it answered /status with 404 text/html" in message
+    assert "<html" not in message.lower()
 
 
 def test_a_manager_port_held_by_a_program_that_hangs_up_is_a_process_error(settings, managed_faults):
@@ -503,11 +504,6 @@ def test_a_manager_port_held_by_a_program_that_hangs_up_is_a_process_error(setti
     assert took < 10 + PROMPTLY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a MANAGER_PORT held by a program that accepts but never answers makes the "
-    "first call wait CONTROL_TIMEOUT (60 s), then raise FunctionTimeout about /host/connect",
-)
 def test_a_manager_port_held_by_a_silent_program_is_a_prompt_error_naming_the_port(faults_project):
     with listener("silent") as port:
         code = "from django_js_host.function import Function\nFunction('hello_world').call()\n"
@@ -519,7 +515,7 @@ def test_a_manager_port_held_by_a_silent_program_is_a_prompt_error_naming_the_po
         finally:
             stop_popen(process)
     assert err is not None, "no answer within 15 s"
-    assert f"127.0.0.1:{port}" in err.splitlines()[-1]
+    assert f"ConfigError: Something listens at 127.0.0.1:{port} but did not answer /status within 5 s" in err.splitlines()[-1]
 
 
 # --- config files that do not parse ---------------------------------------------------------
