@@ -362,11 +362,6 @@ def test_manager_sigkilled_the_next_python_process_recovers(managed_faults, faul
         stop_by_pid(old_host)  # orphaned by the manager's death: see the xfail below
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a managed host whose manager was SIGKILLed is orphaned and runs forever "
-    "(nothing counts its connections any more, and it does not watch its parent)",
-)
 def test_a_host_orphaned_by_a_sigkilled_manager_does_not_live_forever(managed_faults, faults_project, manager_port):
     holder = python_process(REPORT_PIDS + "import time; time.sleep(120)\n", faults_project, manager_port)
     try:

@@ -19,6 +19,7 @@ const {startDetached, reportStart} = require('../lib/detach');
 const {createHost, hostStatus, formatAddress} = require('../lib/host');
 const {attributeEscapedErrors} = require('../lib/invoke');
 const {createLogger, timestamp} = require('../lib/log');
+const {MANAGED_HOST_ENV} = require('../lib/host-process');
 const {createManager} = require('../lib/manager');
 const {version} = require('../package.json');
 
@@ -178,6 +179,11 @@ function standaloneRole(logger, values) {
     onStopRequest(drain) {
       process.on('SIGTERM', drain);
       process.on('SIGINT', drain);
+      if (process.env[MANAGED_HOST_ENV] === '1' && process.channel) {
+        delete process.env[MANAGED_HOST_ENV]; // not for the processes its functions start
+        process.channel.unref();
+        process.once('disconnect', () => drain('its manager is gone'));
+      }
     },
   };
 }

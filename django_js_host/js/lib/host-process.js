@@ -13,6 +13,10 @@ const START_TIMEOUT = 30 * 1000;
 const STOP_TIMEOUT = 10 * 1000;
 // What a failed start keeps of the host's stderr for its error message.
 const STDERR_KEPT = 64 * 1024;
+// Set in a managed host's environment. Its IPC channel to the manager closes when the
+// manager dies, even by SIGKILL: the host then stops (bin/js-host.js), rather than run on
+// with no one left to count its connections.
+const MANAGED_HOST_ENV = 'DJANGO_JS_HOST_MANAGED';
 
 class HostStartFailed extends Error {}
 HostStartFailed.prototype.name = 'HostStartFailed';
@@ -27,7 +31,12 @@ function describeExit({code, signal}) {
 function startHostProcess({bin, config, port, cwd, logfile}) {
   return new Promise((resolve, reject) => {
     const args = [bin, config, '--port', String(port), '--json', '--logfile', logfile];
-    const child = spawn(process.execPath, args, {cwd, stdio: ['ignore', 'pipe', 'pipe']});
+    const child = spawn(process.execPath, args, {
+      cwd,
+      env: {...process.env, [MANAGED_HOST_ENV]: '1'},
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    child.channel?.unref(); // the manager exits with its last host, channel or not
     const exited = new Promise((done) => child.once('exit', (code, signal) => done({code, signal})));
     let stdout = '';
     let stderr = '';
@@ -89,4 +98,4 @@ function startHostProcess({bin, config, port, cwd, logfile}) {
   });
 }
 
-module.exports = {startHostProcess, HostStartFailed, describeExit};
+module.exports = {startHostProcess, HostStartFailed, describeExit, MANAGED_HOST_ENV};
