@@ -183,3 +183,17 @@ def test_call_json_decodes_the_same_with_or_without_orjson(monkeypatch, decoder)
     monkeypatch.setattr(function, "orjson_loads", {"orjson": orjson.loads, "json": None}[decoder])
     items = [{"id": n, "name": f"item {n} ✓", "score": n / 3, "tags": ["a", None, True]} for n in range(1000)]
     assert Function("echo").call_json(items=items) == {"items": items}
+
+
+def test_a_value_that_contains_itself_is_named_before_anything_is_sent():
+    loop = [1]
+    loop.append(loop)
+    with pytest.raises(ValueError, match=r"argument 'x' at \[1\] \(it contains itself\).*circular"):
+        Function("echo").call(x=loop)
+    deep = current = []
+    for _ in range(100_000):
+        current.append([])
+        current = current[0]
+    with pytest.raises(ValueError, match="cannot be sent as JSON: it is circular or nests too deeply"):
+        Function("echo").call(deep=deep)
+    assert Function("echo").call_json(fine=[[1]]) == {"fine": [[1]]}
