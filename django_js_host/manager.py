@@ -189,11 +189,15 @@ class JSHostManager:
         listener = (self.address, self.port)
         if self._checked_listener != listener:
             ensure_port_is_ours(*listener)  # reading the kernel's socket table takes ~2 ms
+            self._checked_listener = listener
             if path in HOST_STARTING_PATHS:
                 # Before waiting up to CONTROL_TIMEOUT on whatever listens there, make sure
                 # it is a manager: GET /status answers at once.
-                self._request("GET", "/status")
-            self._checked_listener = listener
+                try:
+                    self._request("GET", "/status")
+                except BaseException:
+                    self._checked_listener = None
+                    raise
         transport = self._transport
         if transport is None or transport.base_url != self.url:
             transport = self._transport = Transport(self.url)
