@@ -3,9 +3,9 @@
 Calls go over plain sockets, kept alive, with a small HTTP/1.1 reader of our own:
 ``requests.Session`` costs about three times the raw floor per trivial call, and even
 ``http.client`` spends half of a trivial call parsing headers into an email.message; a
-host exists to be fast. Each thread of
-each process has its own connection, so no socket is ever shared between threads or
-crosses a fork (gunicorn --preload, uwsgi, multiprocessing).
+host exists to be fast. Each thread of each process has its own connection, so no socket
+is ever shared between threads or crosses a fork (gunicorn --preload, uwsgi,
+multiprocessing).
 
 ``AsyncTransport`` does the same for asyncio (``Function.acall``): kept-alive connections
 per event loop, as many as there are calls in flight, and never a blocking socket call.
@@ -228,14 +228,19 @@ async def _aread_response(reader):
     """_read_response for asyncio streams."""
     import asyncio
 
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as error:
-        raise ConnectionResetError(
-            "the connection closed " + ("before the status line" if not error.partial else "inside the headers")
-        ) from None
-    status, headers = _parse_head(head[:-4])
-    if b"content-length" in headers:
+    status = 100
+    while 100 <= status < 200:  # an interim answer (100 Continue) before the real one
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as error:
+            raise ConnectionResetError(
+                "the connection closed " + ("inside the headers" if error.partial else "before the status line")
+            ) from None
+        status, headers = _parse_head(head[:-4])
+    if status in BODILESS_STATUSES:
+        body = b""
+        framed = True
+    elif b"content-length" in headers:
         body = await reader.readexactly(int(headers[b"content-length"]))
         framed = True
     elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
@@ -299,6 +304,8 @@ class _Connection:
         self.close()
 
 
+# Answers that never have a body, whatever their headers say (RFC 9110).
+BODILESS_STATUSES = frozenset({204, 304})
 # What one recv() asks for: a trivial answer whole. More is slower: CPython allocates the
 # whole size first, and past glibc's mmap threshold (128 KB) that is an mmap and munmap per
 # read (recv(256 KB) costs ~10 us, recv(64 KB) ~1 us). A longer body announced by its
@@ -312,18 +319,13 @@ def _read_response(sock):
     Our own reader rather than http.client's: it parses the head with bytes.split, where
     http.client builds an email.message (about half of a trivial call's Python time).
     """
-    data = sock.recv(RECV_SIZE)
-    end = data.find(b"\r\n\r\n")
-    while end == -1:
-        more = sock.recv(RECV_SIZE)
-        if not more:
-            raise ConnectionResetError("the connection closed before the end of the answer's headers")
-        data += more
-        end = data.find(b"\r\n\r\n")
-    status, headers = _parse_head(data[:end])
-    body = data[end + 4 :]
+    status, headers, body = _read_head(sock, sock.recv(RECV_SIZE))
+    while 100 <= status < 200:  # an interim answer (100 Continue) before the real one
+        status, headers, body = _read_head(sock, body)
     length = headers.get(b"content-length")
-    if length is not None:
+    if status in BODILESS_STATUSES:
+        body, framed = b"", True
+    elif length is not None:
         length = int(length)
         if len(body) < length:
             body = _read_rest(sock, body, length)
@@ -340,6 +342,20 @@ def _read_response(sock):
         body, framed = b"".join(chunks), False
     reusable = framed and headers.get(b"connection", b"").lower() != b"close"
     return status, headers.get(b"content-type", b"").decode("latin-1"), body, reusable
+
+
+def _read_head(sock, data):
+    """(status, headers, what came after them) of the answer whose start is ``data``."""
+    end = data.find(b"\r\n\r\n")
+    while end == -1:
+        more = sock.recv(RECV_SIZE)
+        if not more:
+            raise ConnectionResetError(
+                "the connection closed " + ("inside the headers" if data else "before the status line")
+            )
+        data += more
+        end = data.find(b"\r\n\r\n")
+    return (*_parse_head(data[:end]), data[end + 4 :])
 
 
 def _parse_head(head):

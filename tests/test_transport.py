@@ -146,14 +146,28 @@ def request_both_ways(url):
             b"hello",
         ),
         (b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello, until the close", b"hello, until the close"),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello",
+            b"hello",
+        ),
     ],
-    ids=["content-length", "chunked-with-extension-and-trailer", "close-delimited"],
+    ids=["content-length", "chunked-with-extension-and-trailer", "close-delimited", "after-100-continue"],
 )
 @pytest.mark.parametrize("chunk_size", [None, 1, 7], ids=["whole", "byte-by-byte", "7-byte-pieces"])
 def test_every_framing_is_read_however_it_arrives(answer, body, chunk_size):
     with canned_server(answer, chunk_size) as (url, _):
         for response in request_both_ways(url):
             assert (response.status, response.content_type, response.body) == (200, "text/plain", body)
+
+
+def test_a_204_has_no_body():
+    """204 and 304 never have a body: reading one until the close would wait for the timeout."""
+    answer = b"HTTP/1.1 204 No Content\r\nContent-Type: text/plain\r\n\r\n"
+    with canned_server(answer) as (url, _):
+        started = time.monotonic()
+        for response in request_both_ways(url):
+            assert (response.status, response.body) == (204, b"")
+        assert time.monotonic() - started < 2
 
 
 @pytest.mark.parametrize(
