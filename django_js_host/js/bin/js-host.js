@@ -19,8 +19,8 @@ const {startDetached, reportStart} = require('../lib/detach');
 const {createHost, hostStatus, formatAddress} = require('../lib/host');
 const {attributeEscapedErrors} = require('../lib/invoke');
 const {createLogger, timestamp} = require('../lib/log');
-const {MANAGED_HOST_ENV} = require('../lib/host-process');
 const {createManager} = require('../lib/manager');
+const {stopWhenOrphanedAndIdle} = require('../lib/orphan');
 const {version} = require('../package.json');
 
 const DEFAULT_MANAGER_ADDRESS = '127.0.0.1';
@@ -176,14 +176,10 @@ function standaloneRole(logger, values) {
       logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${formatAddress(address.address, address.port)}`);
     },
     // `drain(why)` drains the host and exits; called again, it cuts what is left.
-    onStopRequest(drain) {
+    onStopRequest(drain, host) {
       process.on('SIGTERM', drain);
       process.on('SIGINT', drain);
-      if (process.env[MANAGED_HOST_ENV] === '1' && process.channel) {
-        delete process.env[MANAGED_HOST_ENV]; // not for the processes its functions start
-        process.channel.unref();
-        process.once('disconnect', () => drain('its manager is gone'));
-      }
+      stopWhenOrphanedAndIdle(host.server, drain);
     },
   };
 }
@@ -241,7 +237,7 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
     logger.info(`${role.label} stopped`);
     flushAndExit(logger, 0);
   };
-  role.onStopRequest(stop);
+  role.onStopRequest(stop, host);
 }
 
 // `--workers N`: this process is the primary; it forks the workers (this same command line,
