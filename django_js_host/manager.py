@@ -31,6 +31,8 @@ QUICK_TIMEOUT = 5.0
 HOST_STARTING_PATHS = frozenset({"/host/connect", "/host/restart"})
 SPAWN_TIMEOUT = 30.0
 READY_TIMEOUT = 10.0
+# How long to wait for the manager that took the port first (see ensure_running).
+RACE_TIMEOUT = 2.0
 
 
 class JSHostManager:
@@ -87,15 +89,18 @@ class JSHostManager:
             return self.get_status()
         except ConnectionError:
             pass
-        self.spawn_detached_manager()
-        deadline = time.monotonic() + READY_TIMEOUT
+        # None: the port was taken (EADDRINUSE), most likely by the manager of a process
+        # that raced us, which listens already and so answers at once.
+        spawned = self.spawn_detached_manager()
+        wait = READY_TIMEOUT if spawned else RACE_TIMEOUT
+        deadline = time.monotonic() + wait
         while True:
             try:
                 return self.get_status()
             except ConnectionError:
                 if time.monotonic() > deadline:
                     raise ProcessError(
-                        f"The manager did not answer at {self.url} within {READY_TIMEOUT:g} s; "
+                        f"The manager did not answer at {self.url} within {wait:g} s; "
                         f"see its logfile {self.logfile}"
                     ) from None
                 time.sleep(0.05)

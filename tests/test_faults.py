@@ -496,7 +496,7 @@ def test_a_manager_port_held_by_a_program_that_hangs_up_is_a_process_error(setti
     logfile = re.search(r"see its logfile (\S+)$", message).group(1)
     # The manager that could not start said why in that logfile.
     assert f"cannot listen on 127.0.0.1:{port}: address already in use (EADDRINUSE)" in Path(logfile).read_text()
-    assert took < 10 + PROMPTLY
+    assert took < 2 + PROMPTLY  # the port was taken: a manager there would have answered at once
 
 
 def test_a_manager_port_held_by_a_silent_program_is_a_prompt_error_naming_the_port(faults_project):
