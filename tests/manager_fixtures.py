@@ -10,8 +10,12 @@ The manager is started for real by the first ``host.connect()`` (or call) of the
 """
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +25,7 @@ from .hosts import FIXTURE_CONFIG, free_port
 from .processes import alive, stop_by_pid, wait_until
 
 DISCONNECT_TIMEOUT = 0.5
+REPO = Path(__file__).resolve().parent.parent
 
 
 def stop_manager_and_hosts(manager):
@@ -83,3 +88,23 @@ def managed(settings, project, manager_port):
     }
     with managed_hosts(manager_port) as manager:
         yield manager
+
+
+def python_process(code, project, manager_port, **settings):
+    """A separate Python process configured like the ``managed`` fixture (``settings``
+    override), running ``code``; returns its Popen, with stdout and stderr piped."""
+    configure = {
+        "SOURCE_ROOT": str(project),
+        "USE_MANAGER": True,
+        "MANAGER_PORT": manager_port,
+        "DISCONNECT_TIMEOUT": DISCONNECT_TIMEOUT,
+        "VERBOSITY": "DISCONNECT",
+        **settings,
+    }
+    script = f"from django_js_host.conf import settings\nsettings.configure(**{configure!r})\n" + textwrap.dedent(code)
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.Popen(
+        [sys.executable, "-c", script], cwd=project, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip

@@ -15,8 +15,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 from contextlib import contextmanager
@@ -41,6 +39,7 @@ from django_js_host.function import Function
 from .django_site import run_django
 from .hosts import FIXTURES, free_port, write_config
 from .manager_fixtures import DISCONNECT_TIMEOUT, managed_hosts, manager_port  # noqa: F401 (fixture)
+from .manager_fixtures import python_process as managed_python_process
 from .processes import alive, stop_by_pid, stop_popen, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -156,23 +155,8 @@ def managed_faults(settings, faults_project, manager_port):
         yield manager
 
 
-def python_process(code, project, manager_port, **settings):
-    """A separate Python process with the managed_faults settings; returns its Popen."""
-    configure = {
-        "SOURCE_ROOT": str(project),
-        "USE_MANAGER": True,
-        "MANAGER_PORT": manager_port,
-        "DISCONNECT_TIMEOUT": DISCONNECT_TIMEOUT,
-        "VERBOSITY": "SILENT",
-        **settings,
-    }
-    script = f"from django_js_host.conf import settings\nsettings.configure(**{configure!r})\n" + textwrap.dedent(code)
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen(
-        [sys.executable, "-c", script], cwd=project, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+# A separate Python process with the managed_faults settings; returns its Popen.
+python_process = functools.partial(managed_python_process, VERBOSITY="SILENT")
 
 
 def run_python(code, project, manager_port, timeout=60, **settings):

@@ -4,9 +4,6 @@ import http.client
 import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -16,29 +13,10 @@ from django_js_host import ConfigError, Function, JSHost, JSHostError, ProcessEr
 from django_js_host.manager import JSHostManager
 
 from .hosts import free_port
-from .manager_fixtures import DISCONNECT_TIMEOUT, managed, manager_port, project  # noqa: F401
+from .manager_fixtures import DISCONNECT_TIMEOUT, managed, manager_port, project, python_process  # noqa: F401
 from .processes import alive, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def python_process(code, project, manager_port, **settings):
-    """A separate Python process configured like the ``managed`` fixture; returns its Popen."""
-    configure = {
-        "SOURCE_ROOT": str(project),
-        "USE_MANAGER": True,
-        "MANAGER_PORT": manager_port,
-        "DISCONNECT_TIMEOUT": DISCONNECT_TIMEOUT,
-        "VERBOSITY": "DISCONNECT",
-        **settings,
-    }
-    script = "from django_js_host.conf import settings\n" f"settings.configure(**{configure!r})\n" + textwrap.dedent(code)
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen(
-        [sys.executable, "-c", script], cwd=project, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
 
 
 def run_python(code, project, manager_port, **settings):
