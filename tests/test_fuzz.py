@@ -342,9 +342,10 @@ def test_fuzzed_requests_never_crash_the_host_and_only_valid_calls_get_200(fuzze
             assert int(headers["Content-Length"]) == len(answer)
             if expected != 200:
                 assert json.loads(answer)["name"]  # a JSON {name, message} saying why
-    elif expected == 200:
+    elif 200 in (expected, expected_status(method, target.strip(b" \t"), body)):
         # A parser may refuse the odd part (a bare 400, 505, or a closed connection), or
-        # read past it: then the valid call gets its answer.
+        # read past it (node's skips a space or tab before the target): then the valid call
+        # gets its answer.
         assert all(status != 200 for status in statuses) or statuses == [200], (data[:300], received[:300])
     else:
         assert 200 not in statuses, (data[:300], received[:300])
