@@ -22,7 +22,7 @@ from .exceptions import (
     UnknownHost,
 )
 from .manager import manager as default_manager
-from .transport import AsyncTransport, Transport
+from .transport import AsyncTransport, Transport, url_host
 
 STATUS_TIMEOUT = 5.0
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -412,7 +412,7 @@ def read_config(node, bin_path, config_file, source_root):
 def _url_host(address):
     if address in ("0.0.0.0", "::", ""):
         return "127.0.0.1"  # listening everywhere includes loopback, the fastest way in
-    return f"[{address}]" if ":" in address else address
+    return url_host(address)
 
 
 def _same_file(a, b):

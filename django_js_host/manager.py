@@ -21,7 +21,7 @@ from .exceptions import (
     UnknownHost,
 )
 from .private import SECRET_FILE, private_directory, read_or_create_secret
-from .transport import Transport
+from .transport import Transport, url_host
 
 SECRET_HEADER = "X-JS-Host-Secret"
 # Starting a host may load a big bundle; the manager gives it 30 s.
@@ -62,8 +62,7 @@ class JSHostManager:
 
     @property
     def url(self):
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"http://{host}:{self.port}"
+        return f"http://{url_host(self.address)}:{self.port}"
 
     @property
     def directory(self):

@@ -22,12 +22,17 @@ from .exceptions import ConfigError, ConnectionError, FunctionTimeout
 
 # Loopback connects are instant or refused; this bounds the wait for a remote ROOT_URL.
 CONNECT_TIMEOUT = 5.0
-# Bodies up to this size go in one write with the headers (see _PooledConnection).
+# Bodies up to this size go in one write with the headers (see Transport.request).
 ONE_WRITE_LIMIT = 64 * 1024
 
 
 # A namedtuple, not a dataclass: importing dataclasses costs a fresh process ~8 ms.
 Response = namedtuple("Response", "status content_type body url")
+
+
+def url_host(address):
+    """``address`` as it goes into a URL: an IPv6 address in brackets."""
+    return f"[{address}]" if ":" in address else address
 
 
 class _Endpoint:
@@ -41,6 +46,15 @@ class _Endpoint:
         self._tls = parts.scheme == "https"
         self._address = (parts.hostname, parts.port or (443 if self._tls else 80))
         self._path_prefix = parts.path.rstrip("/")
+        self._host_header = parts.netloc.rpartition("@")[2]  # host[:port], as the URL says
+
+    def _request_head(self, method, path, headers, body_length):
+        """The request line and headers of a request, as bytes."""
+        head = [f"{method} {self._path_prefix}{path} HTTP/1.1\r\nHost: {self._host_header}\r\n"]
+        if headers:
+            head += [f"{name}: {value}\r\n" for name, value in headers.items()]
+        head.append(f"Content-Length: {body_length}\r\n\r\n")
+        return "".join(head).encode("latin-1")
 
     def _no_answer(self, path, timeout):
         return FunctionTimeout(f"No answer from {self.base_url + path} within {timeout:g} s")
@@ -66,9 +80,6 @@ class Transport(_Endpoint):
     def __init__(self, base_url):
         super().__init__(base_url)
         self._local = threading.local()
-        host, port = self._address
-        default_port = 443 if self._tls else 80
-        self._host_header = (f"[{host}]" if ":" in host else host) + ("" if port == default_port else f":{port}")
 
     def request(self, method, path, body=None, headers=None, timeout=10.0):
         """Send one request and read the whole answer.
@@ -81,11 +92,7 @@ class Transport(_Endpoint):
         if connection.sock is None:
             self._open(connection)
         body = body or b""
-        head = [f"{method} {self._path_prefix}{path} HTTP/1.1\r\nHost: {self._host_header}\r\n"]
-        if headers:
-            head += [f"{name}: {value}\r\n" for name, value in headers.items()]
-        head.append(f"Content-Length: {len(body)}\r\n\r\n")
-        head = "".join(head).encode("latin-1")
+        head = self._request_head(method, path, headers, len(body))
         sock = connection.sock
         try:
             if connection.read_timeout != timeout:  # a syscall: only when it changes
@@ -172,11 +179,9 @@ class AsyncTransport(_Endpoint):
         if streams is None:
             streams = await self._open()
         reader, writer = streams
-        head = [f"{method} {self._path_prefix}{path} HTTP/1.1", f"Host: {self._address[0]}"]
-        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        head.append(f"Content-Length: {len(body or b'')}")
+        body = body or b""
         try:
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
+            writer.write(self._request_head(method, path, headers, len(body)) + body)
             status, content_type, payload, reusable = await asyncio.wait_for(_aread_response(reader), timeout)
         except asyncio.TimeoutError:
             writer.close()
@@ -237,20 +242,16 @@ async def _aread_response(reader):
                 "the connection closed " + ("inside the headers" if error.partial else "before the status line")
             ) from None
         status, headers = _parse_head(head[:-4])
-    if status in BODILESS_STATUSES:
+    framing = _framing(status, headers)
+    if framing == "none":
         body = b""
-        framed = True
-    elif b"content-length" in headers:
+    elif framing == "length":
         body = await reader.readexactly(int(headers[b"content-length"]))
-        framed = True
-    elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+    elif framing == "chunked":
         body = await _aread_chunked(reader)
-        framed = True
     else:
-        body = await reader.read()  # delimited by the close
-        framed = False
-    reusable = framed and headers.get(b"connection", b"").lower() != b"close"
-    return status, headers.get(b"content-type", b"").decode("latin-1"), body, reusable
+        body = await reader.read()
+    return _answer(status, headers, body, framed=framing != "close")
 
 
 async def _aread_chunked(reader):
@@ -322,24 +323,41 @@ def _read_response(sock):
     status, headers, body = _read_head(sock, sock.recv(RECV_SIZE))
     while 100 <= status < 200:  # an interim answer (100 Continue) before the real one
         status, headers, body = _read_head(sock, body)
-    length = headers.get(b"content-length")
-    if status in BODILESS_STATUSES:
-        body, framed = b"", True
-    elif length is not None:
-        length = int(length)
+    framing = _framing(status, headers)
+    framed = framing != "close"
+    if framing == "none":
+        body = b""
+    elif framing == "length":
+        length = int(headers[b"content-length"])
         if len(body) < length:
             body = _read_rest(sock, body, length)
         # More than announced: the peer does not frame its answers; use no more of it.
         framed = len(body) == length
         body = body if framed else body[:length]
-    elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+    elif framing == "chunked":
         body = _read_chunked(sock, body)
-        framed = True
     else:
         chunks = [body]
-        while chunk := sock.recv(RECV_SIZE):  # delimited by the close
+        while chunk := sock.recv(RECV_SIZE):
             chunks.append(chunk)
-        body, framed = b"".join(chunks), False
+        body = b"".join(chunks)
+    return _answer(status, headers, body, framed)
+
+
+def _framing(status, headers):
+    """How an answer's body ends: "none" (it has none), "length", "chunked" or "close"."""
+    if status in BODILESS_STATUSES:
+        return "none"
+    if b"content-length" in headers:
+        return "length"
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        return "chunked"
+    return "close"  # delimited by the peer closing the connection
+
+
+def _answer(status, headers, body, framed):
+    """(status, content type, body, reusable): what both readers return. A connection is
+    reused only after an answer whose end it could tell, and whose peer keeps it open."""
     reusable = framed and headers.get(b"connection", b"").lower() != b"close"
     return status, headers.get(b"content-type", b"").decode("latin-1"), body, reusable
 
