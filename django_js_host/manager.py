@@ -47,7 +47,7 @@ class JSHostManager:
         self._port = port
         self._temp_dir = temp_dir
         self._transport = None
-        self._checked_listener = None  # (address, port) whose listener we know to be ours
+        self._checked_listener = None  # (address, port) known to be a manager of ours
 
     def __repr__(self):
         return f"<JSHostManager {self.address}:{self.port}>"
@@ -192,16 +192,12 @@ class JSHostManager:
         """Send a control request with our secret; answer the decoded JSON, or raise."""
         listener = (self.address, self.port)
         if self._checked_listener != listener:
-            ensure_port_is_ours(*listener)  # reading the kernel's socket table takes ~2 ms
-            self._checked_listener = listener
             if path in HOST_STARTING_PATHS:
                 # Before waiting up to CONTROL_TIMEOUT on whatever listens there, make sure
-                # it is a manager: GET /status answers at once.
-                try:
-                    self._request("GET", "/status")
-                except BaseException:
-                    self._checked_listener = None
-                    raise
+                # it is a manager of ours: GET /status answers at once (and checks the port).
+                self.get_status()
+            else:
+                ensure_port_is_ours(*listener)  # reading the kernel's socket table takes ~2 ms
         transport = self._transport
         if transport is None or transport.base_url != self.url:
             transport = self._transport = Transport(self.url)
@@ -233,6 +229,7 @@ class JSHostManager:
                 f"with {response.status} {response.content_type or 'and no content type'}): set "
                 "JS_HOST['MANAGER_PORT'] to a free port."
             )
+        self._checked_listener = listener
         if response.status == 200:
             return answer
         message = answer.get("message")
@@ -241,11 +238,11 @@ class JSHostManager:
                 f"The manager at {self.url} refused our secret ({message}). If it belongs to "
                 "another user, give yours another JS_HOST['MANAGER_PORT']."
             )
-        if isinstance(answer, dict) and answer.get("name") == "HostStartFailed":
+        if answer.get("name") == "HostStartFailed":
             raise ProcessError(f"{message}\nThe host's logfile: {answer.get('logfile')}")
         if response.status == 400:
             raise ConfigError(f"The manager refused {path}: {message}")
-        if response.status == 404 and isinstance(answer, dict) and answer.get("name") == "UnknownHost":
+        if response.status == 404 and answer.get("name") == "UnknownHost":
             raise UnknownHost(message)
         if response.status == 503:  # stopping: as good as gone
             raise ConnectionError(f"The manager at {self.url} is stopping: {message}")
