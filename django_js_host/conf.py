@@ -75,14 +75,19 @@ def _bool(name, value):
     return value
 
 
+def is_number(value):
+    """An int or a float; not a bool, which Python counts as an int."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _positive_seconds(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if not (is_number(value) and value > 0):
         raise ConfigError(f"JS_HOST[{name!r}] must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
 def _cache_timeout(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if not (is_number(value) and value >= 0):
         raise ConfigError(f"JS_HOST[{name!r}] must be a number of seconds (0: no caching), got {value!r}")
     return value
 

@@ -13,7 +13,7 @@ import json
 import re
 
 from . import result_cache
-from .conf import settings
+from .conf import is_number, settings
 from .exceptions import (
     FunctionError,
     FunctionNotFound,
@@ -73,9 +73,7 @@ class Function:
                 f"A function name must match {CALLABLE_NAME.pattern} (not '.' or '..'), as the "
                 f"host's names do, got {name!r}"
             )
-        if cache_timeout is not None and (
-            isinstance(cache_timeout, bool) or not isinstance(cache_timeout, (int, float)) or cache_timeout < 0
-        ):
+        if cache_timeout is not None and not (is_number(cache_timeout) and cache_timeout >= 0):
             raise ValueError(f"cache_timeout must be a number of seconds (0: no caching), got {cache_timeout!r}")
         self.name = name
         self.host = host
@@ -118,7 +116,7 @@ class Function:
 
     def _call(self, kwargs, decode):
         # Bad arguments raise here, fallback or not: they are bugs, not outages.
-        path, body, timeout, cache_timeout, enabled = self._request(kwargs)
+        path, body, timeout, cache_timeout, enabled = self._request(FUNCTION_PATH, encode_kwargs(self.name, kwargs))
         try:
             if not enabled:
                 raise self._disabled()
@@ -132,7 +130,7 @@ class Function:
             return self._fall_back(error)
 
     async def _acall(self, kwargs, decode):
-        path, body, timeout, cache_timeout, enabled = self._request(kwargs)
+        path, body, timeout, cache_timeout, enabled = self._request(FUNCTION_PATH, encode_kwargs(self.name, kwargs))
         try:
             if not enabled:
                 raise self._disabled()
@@ -170,35 +168,33 @@ class Function:
         call failed, its FunctionError is raised (the first one's, by position), or with
         ``return_exceptions=True`` put in the list in place of its output.
         """
-        body = encode_batch(self.name, calls)
-        if not settings.ENABLED:
+        path, body, timeout, _, enabled = self._request(BATCH_PATH, encode_batch(self.name, calls))
+        if not enabled:
             raise self._disabled()
-        response = self.get_host().post_call(self._path(BATCH_PATH, body), body, self.get_timeout())
+        response = self.get_host().post_call(path, body, timeout)
         return self._batch_outputs(response, return_exceptions)
 
     async def abatch(self, calls, *, return_exceptions=False):
         """``batch`` for async code."""
-        body = encode_batch(self.name, calls)
-        if not settings.ENABLED:
+        path, body, timeout, _, enabled = self._request(BATCH_PATH, encode_batch(self.name, calls))
+        if not enabled:
             raise self._disabled()
-        response = await self.get_host().apost_call(self._path(BATCH_PATH, body), body, self.get_timeout())
+        response = await self.get_host().apost_call(path, body, timeout)
         return self._batch_outputs(response, return_exceptions)
 
-    def _request(self, kwargs):
-        """(path, body, timeout, cache timeout, enabled) of a call.
+    def _request(self, prefix, body):
+        """(path, body, timeout, cache timeout, enabled) of a call (FUNCTION_PATH) or a
+        batch (BATCH_PATH) with that JSON body.
 
-        The settings are read once: each read checks whether Django is configured.
+        The settings are read once: each read checks whether Django is configured. The hash
+        in the path lets a caching proxy (and result_cache) key on the URL alone; the host
+        checks it against the body.
         """
-        body = encode_kwargs(self.name, kwargs)
         config = settings.as_dict()
         timeout = config["FUNCTION_TIMEOUT"] if self.timeout is None else self.timeout
         cache_timeout = config["CACHE_TIMEOUT"] if self.cache_timeout is None else self.cache_timeout
-        return self._path(FUNCTION_PATH, body), body, timeout, cache_timeout, config["ENABLED"]
-
-    def _path(self, prefix, body):
-        # The hash lets a caching proxy (and result_cache) key on the URL alone; the host
-        # checks it against the body.
-        return f"{prefix}{self.name}?hash={hashlib.sha1(body).hexdigest()}"
+        path = f"{prefix}{self.name}?hash={hashlib.sha1(body).hexdigest()}"
+        return path, body, timeout, cache_timeout, config["ENABLED"]
 
     def _batch_outputs(self, response, return_exceptions):
         if response.status == 200:
