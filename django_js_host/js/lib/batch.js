@@ -11,7 +11,8 @@
 
 const {isJsonObject} = require('./body');
 const {describeType} = require('./config');
-const {callFunction, describeFunctionError} = require('./invoke');
+const {callFunction} = require('./invoke');
+const {BINARY_TYPE, TEXT_TYPE, encodeOutput, unsendable} = require('./output');
 
 // The argument objects of a batch body as {data}, or {problem} saying what is wrong with it.
 function checkBatchArguments(data) {
@@ -29,15 +30,12 @@ function checkBatchArguments(data) {
 // (a cycle, a BigInt) fails its own call only, which is why results are encoded one by one.
 function encodeResult(error, output) {
   if (!error) {
-    if (output instanceof Uint8Array) {
-      const base64 = Buffer.from(output.buffer, output.byteOffset, output.byteLength).toString('base64');
-      return [`{"bytes":"${base64}"}`, null];
-    }
     try {
-      // undefined, functions and symbols have no JSON form: null, as for a single call.
-      return [`{"value":${JSON.stringify(output) ?? 'null'}}`, null];
+      const [type, body] = encodeOutput(output); // as a single call would answer it
+      if (type === BINARY_TYPE) return [`{"bytes":"${body.toString('base64')}"}`, null];
+      return [`{"value":${type === TEXT_TYPE ? JSON.stringify(body) : body}}`, null];
     } catch (err) {
-      error = {...describeFunctionError(err), message: `Cannot send the output as JSON: ${err.message}`};
+      error = unsendable(err);
     }
   }
   return [JSON.stringify({error}), error];

@@ -8,18 +8,17 @@ const http = require('node:http');
 const net = require('node:net');
 const {performance} = require('node:perf_hooks');
 
+const {checkBatchArguments, runBatch, batchFailedBody} = require('./batch');
 const {JSON_TYPE, readBody, parseJsonBody, isJsonObject, createReplies} = require('./body');
 const {isCallableName, describeType} = require('./config');
-const {checkBatchArguments, runBatch, batchFailedBody} = require('./batch');
-const {callFunction, describeFunctionError} = require('./invoke');
+const {callFunction} = require('./invoke');
 const {timestamp} = require('./log');
+const {encodeOutput, unsendable} = require('./output');
 const {trackConnections} = require('./shutdown');
 const {version} = require('../package.json');
 
 const FUNCTION_PATH = '/function/';
 const BATCH_PATH = '/batch/';
-const TEXT_TYPE = 'text/plain; charset=utf-8';
-const BINARY_TYPE = 'application/octet-stream';
 
 // Python keeps connections in a pool and checks for our FIN before reusing one: a long
 // keep-alive saves reconnecting between calls that are seconds apart.
@@ -40,14 +39,9 @@ function hashParameter(query) {
   return new URLSearchParams(query).get('hash');
 }
 
-// JSON.stringify may throw (a cycle, a BigInt): the caller answers that as a function error.
-function encodeOutput(output) {
-  if (typeof output === 'string') return [TEXT_TYPE, output];
-  if (output instanceof Uint8Array) {
-    return [BINARY_TYPE, Buffer.from(output.buffer, output.byteOffset, output.byteLength)];
-  }
-  // undefined, functions and symbols have no JSON form.
-  return [JSON_TYPE, JSON.stringify(output) ?? 'null'];
+// An error for the log: its stack, or its name and message when it has none.
+function errorText(error) {
+  return error.stack || `${error.name}: ${error.message}`;
 }
 
 // The kwargs of a single call, or a message saying what is wrong with the body.
@@ -227,14 +221,14 @@ function createHost(config, {logger, statusExtras}) {
       try {
         [contentType, body] = encodeOutput(output);
       } catch (err) {
-        error = {...describeFunctionError(err), message: `Cannot send the output as JSON: ${err.message}`};
+        error = unsendable(err);
       }
     }
     if (error) {
       statusCode = 500;
       contentType = JSON_TYPE;
       body = JSON.stringify({...error, function: name});
-      logger.error(`${timestamp()} ${name} 500: ${error.stack || `${error.name}: ${error.message}`}`);
+      logger.error(`${timestamp()} ${name} 500: ${errorText(error)}`);
     }
     const sent = reply(res, statusCode, contentType, body);
     logCall(name, statusCode, started, sent ? '' : ' (connection closed: answer dropped)');
@@ -249,14 +243,14 @@ function createHost(config, {logger, statusExtras}) {
       // The first failure's stack, as for a single call; the rest are in the answer.
       const {index, error} = failures[0];
       const more = failures.length > 1 ? ` (and ${failures.length - 1} more)` : '';
-      logger.error(`${timestamp()} ${label} call ${index} 500${more}: ${error.stack || `${error.name}: ${error.message}`}`);
+      logger.error(`${timestamp()} ${label} call ${index} 500${more}: ${errorText(error)}`);
       sent = reply(res, 500, JSON_TYPE, batchFailedBody(name, total, failures, results));
     }
     logCall(label, failures.length ? 500 : 200, started, sent ? '' : ' (connection closed: answer dropped)');
   }
 
   function warn(message, error) {
-    const detail = error ? `\n${error.stack || `${error.name}: ${error.message}`}` : '';
+    const detail = error ? `\n${errorText(error)}` : '';
     logger.error(`${timestamp()} warning: ${message}${detail}`);
   }
 
