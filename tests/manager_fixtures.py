@@ -2,7 +2,7 @@
 
     @pytest.fixture
     def managed(settings, project, manager_port):
-        settings.JS_HOST = {"SOURCE_ROOT": str(project), "USE_MANAGER": True, "MANAGER_PORT": manager_port}
+        settings.JS_HOST = managed_js_host(project, manager_port)
         with managed_hosts(manager_port) as manager:
             yield manager
 
@@ -76,16 +76,22 @@ def project(tmp_path):
     return tmp_path
 
 
-@pytest.fixture
-def managed(settings, project, manager_port):
-    """USE_MANAGER settings for ``project`` on a free manager port; yields the manager."""
-    settings.JS_HOST = {
+def managed_js_host(project, manager_port, **more):
+    """JS_HOST settings that use a private manager at ``manager_port`` for ``project``."""
+    return {
         "SOURCE_ROOT": str(project),
         "USE_MANAGER": True,
         "MANAGER_PORT": manager_port,
         "DISCONNECT_TIMEOUT": DISCONNECT_TIMEOUT,
         "CONNECT_ONCE_CONFIGURED": False,
+        **more,
     }
+
+
+@pytest.fixture
+def managed(settings, project, manager_port):
+    """USE_MANAGER settings for ``project`` on a free manager port; yields the manager."""
+    settings.JS_HOST = managed_js_host(project, manager_port)
     with managed_hosts(manager_port) as manager:
         yield manager
 
@@ -93,14 +99,7 @@ def managed(settings, project, manager_port):
 def python_process(code, project, manager_port, **settings):
     """A separate Python process configured like the ``managed`` fixture (``settings``
     override), running ``code``; returns its Popen, with stdout and stderr piped."""
-    configure = {
-        "SOURCE_ROOT": str(project),
-        "USE_MANAGER": True,
-        "MANAGER_PORT": manager_port,
-        "DISCONNECT_TIMEOUT": DISCONNECT_TIMEOUT,
-        "VERBOSITY": "DISCONNECT",
-        **settings,
-    }
+    configure = managed_js_host(project, manager_port, **{"VERBOSITY": "DISCONNECT", **settings})
     script = f"from django_js_host.conf import settings\nsettings.configure(**{configure!r})\n" + textwrap.dedent(code)
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = str(REPO)

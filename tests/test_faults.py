@@ -39,6 +39,7 @@ from django_js_host.function import Function
 from .django_site import run_django
 from .hosts import FIXTURES, free_port, write_config
 from .manager_fixtures import DISCONNECT_TIMEOUT, managed_hosts, manager_port  # noqa: F401 (fixture)
+from .manager_fixtures import managed_js_host
 from .manager_fixtures import python_process as managed_python_process
 from .processes import alive, stop_by_pid, stop_popen, wait_until
 
@@ -143,14 +144,7 @@ def faults_project(tmp_path):
 @pytest.fixture
 def managed_faults(settings, faults_project, manager_port):
     """USE_MANAGER settings for the faults project on a private manager port; yields the manager."""
-    settings.JS_HOST = {
-        "SOURCE_ROOT": str(faults_project),
-        "USE_MANAGER": True,
-        "MANAGER_PORT": manager_port,
-        "DISCONNECT_TIMEOUT": DISCONNECT_TIMEOUT,
-        "CONNECT_ONCE_CONFIGURED": False,
-        "VERBOSITY": "SILENT",
-    }
+    settings.JS_HOST = managed_js_host(faults_project, manager_port, VERBOSITY="SILENT")
     with managed_hosts(manager_port) as manager:
         yield manager
 
