@@ -21,6 +21,7 @@ from .exceptions import (
 )
 from .function import Function
 from .host import JSHost
+from .links.manager import JSHostManager
 
 __version__ = "0.1.0"
 
@@ -34,6 +35,7 @@ __all__ = [
     "FunctionTimeout",
     "JSHost",
     "JSHostError",
+    "JSHostManager",
     "ProcessError",
     "UnexpectedResponse",
     "UnknownHost",

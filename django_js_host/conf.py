@@ -41,9 +41,9 @@ DEFAULTS = {
     "CONNECT_ONCE_CONFIGURED": True,
     "ROOT_URL": None,
     "VERBOSITY": Verbosity.PROCESS_START,
-    # The development manager (USE_MANAGER=True).
-    "MANAGER_ADDRESS": "127.0.0.1",
-    "MANAGER_PORT": 9009,
+    # The development manager (USE_MANAGER=True) listens on a Unix socket, its hosts too, in
+    # our user's private directory RUNTIME_DIR/django-js-host-<uid>/; None: the temp dir.
+    "RUNTIME_DIR": None,
     "DISCONNECT_TIMEOUT": 5.0,  # seconds a managed host outlives its last connection
     "RESTART_ON_CHANGE": True,  # restart a managed host when its JS files change
     # What a failing {% js_function %} does when DEBUG is off: "raise", or "fallback" (log
@@ -56,6 +56,18 @@ DEFAULTS = {
     # hash; 0 keeps nothing. Function(cache_timeout=...) overrides it per function.
     "CACHE_TIMEOUT": 0,
     "CACHE_ALIAS": "default",  # which of settings.CACHES
+    # The shared token of hosts that require one (`token` in host.config.js): sent with
+    # every request. For TCP hosts on a private network; None sends none.
+    "TOKEN": None,
+}
+
+# Settings that existed once: what replaced them, for the ConfigError of a project that
+# still sets them.
+REMOVED = {
+    name: "the manager listens on a Unix socket in your private directory "
+    "(RUNTIME_DIR/django-js-host-<uid>/), never on TCP, so it has no address or port. "
+    "Remove it; to run a manager of its own (a test, a second checkout), give it another RUNTIME_DIR."
+    for name in ("MANAGER_ADDRESS", "MANAGER_PORT")
 }
 
 
@@ -98,17 +110,10 @@ def _name(name, value):
     return value
 
 
-def _loopback_address(name, value):
-    # The manager runs code on request: it must never listen where another machine can reach it.
-    if value not in ("127.0.0.1", "localhost", "::1") and not str(value).startswith("127."):
-        raise ConfigError(f"JS_HOST[{name!r}] must be a loopback address such as 127.0.0.1, got {value!r}")
-    return value
-
-
-def _port(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-        raise ConfigError(f"JS_HOST[{name!r}] must be a TCP port number (1-65535), got {value!r}")
-    return value
+def _optional_token(name, value):
+    if value is not None and (not isinstance(value, str) or not value or not value.isprintable()):
+        raise ConfigError(f"JS_HOST[{name!r}] must be None or a non-empty string of printable characters")
+    return value  # never shown: it is a secret
 
 
 def _root_url(name, value):
@@ -148,14 +153,14 @@ VALIDATORS = {
     "CONNECT_ONCE_CONFIGURED": _bool,
     "ROOT_URL": _root_url,
     "VERBOSITY": _verbosity,
-    "MANAGER_ADDRESS": _loopback_address,
-    "MANAGER_PORT": _port,
+    "RUNTIME_DIR": _optional_path,
     "DISCONNECT_TIMEOUT": _positive_seconds,
     "RESTART_ON_CHANGE": _bool,
     "TEMPLATE_ERRORS": _template_errors,
     "ENABLED": _bool,
     "CACHE_TIMEOUT": _cache_timeout,
     "CACHE_ALIAS": _name,
+    "TOKEN": _optional_token,
 }
 
 
@@ -166,6 +171,9 @@ def resolve(user_settings):
     """
     if not isinstance(user_settings, dict):
         raise ConfigError(f"JS_HOST must be a dict, got {type(user_settings).__name__}")
+    removed = sorted(set(user_settings) & set(REMOVED))
+    if removed:
+        raise ConfigError(f"JS_HOST[{removed[0]!r}] is no longer a setting: {REMOVED[removed[0]]}")
     unknown = sorted(set(user_settings) - set(DEFAULTS))
     if unknown:
         known = ", ".join(DEFAULTS)
@@ -178,6 +186,8 @@ def resolve(user_settings):
     resolved["SOURCE_ROOT"] = source_root
     resolved["CONFIG_FILE"] = os.path.join(source_root, resolved["CONFIG_FILE"])
     resolved["PATH_TO_BIN"] = os.path.join(source_root, resolved["PATH_TO_BIN"] or PACKAGED_BIN)
+    if resolved["RUNTIME_DIR"] is not None:
+        resolved["RUNTIME_DIR"] = os.path.join(source_root, resolved["RUNTIME_DIR"])
     if resolved["PATH_TO_NODE"] is None:
         resolved["PATH_TO_NODE"] = default_node()
     elif os.sep in resolved["PATH_TO_NODE"]:  # a path, not a name to look up on PATH

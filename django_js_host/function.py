@@ -8,26 +8,12 @@ an equal ``hash`` in the URL, which a caching proxy can key on.
 """
 
 import binascii
-import hashlib
 import json
-import re
 
-from . import result_cache
+from . import protocol, result_cache
 from .conf import is_number, settings
-from .exceptions import (
-    FunctionError,
-    FunctionNotFound,
-    FunctionsDisabled,
-    JSHostError,
-    UnexpectedResponse,
-)
+from .exceptions import FunctionError, FunctionsDisabled, JSHostError
 from .host import host as default_host
-
-FUNCTION_PATH = "/function/"
-BATCH_PATH = "/batch/"
-# The names a host can call (js/lib/config.js, isCallableName): they go into the URL as they
-# are, so nothing else may (no '/', '?', '#', '%', CR or LF).
-CALLABLE_NAME = re.compile(r"[A-Za-z0-9_$.-]+")
 
 # orjson, when installed, decodes a big result twice as fast as json.loads (~290 vs ~600 us
 # for 74 KB). It is imported on the first big result (importing it costs a fresh process
@@ -68,10 +54,10 @@ class Function:
     """
 
     def __init__(self, name, host=None, timeout=None, *, fallback=NO_FALLBACK, cache_timeout=None):
-        if not isinstance(name, str) or not CALLABLE_NAME.fullmatch(name) or name in (".", ".."):
+        if not protocol.is_callable_name(name):
             raise ValueError(
-                f"A function name must match {CALLABLE_NAME.pattern} (not '.' or '..'), as the "
-                f"host's names do, got {name!r}"
+                f"A function name must match {protocol.CALLABLE_NAME.pattern} (not '.' or '..'), "
+                f"as the host's names do, got {name!r}"
             )
         if cache_timeout is not None and not (is_number(cache_timeout) and cache_timeout >= 0):
             raise ValueError(f"cache_timeout must be a number of seconds (0: no caching), got {cache_timeout!r}")
@@ -116,7 +102,7 @@ class Function:
 
     def _call(self, kwargs, decode):
         # Bad arguments raise here, fallback or not: they are bugs, not outages.
-        path, body, timeout, cache_timeout, enabled = self._request(FUNCTION_PATH, encode_kwargs(self.name, kwargs))
+        path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, encode_kwargs(self.name, kwargs))
         try:
             if not enabled:
                 raise self._disabled()
@@ -130,7 +116,7 @@ class Function:
             return self._fall_back(error)
 
     async def _acall(self, kwargs, decode):
-        path, body, timeout, cache_timeout, enabled = self._request(FUNCTION_PATH, encode_kwargs(self.name, kwargs))
+        path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, encode_kwargs(self.name, kwargs))
         try:
             if not enabled:
                 raise self._disabled()
@@ -168,7 +154,7 @@ class Function:
         call failed, its FunctionError is raised (the first one's, by position), or with
         ``return_exceptions=True`` put in the list in place of its output.
         """
-        path, body, timeout, _, enabled = self._request(BATCH_PATH, encode_batch(self.name, calls))
+        path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
         if not enabled:
             raise self._disabled()
         response = self.get_host().post_call(path, body, timeout)
@@ -176,15 +162,15 @@ class Function:
 
     async def abatch(self, calls, *, return_exceptions=False):
         """``batch`` for async code."""
-        path, body, timeout, _, enabled = self._request(BATCH_PATH, encode_batch(self.name, calls))
+        path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
         if not enabled:
             raise self._disabled()
         response = await self.get_host().apost_call(path, body, timeout)
         return self._batch_outputs(response, return_exceptions)
 
-    def _request(self, prefix, body):
-        """(path, body, timeout, cache timeout, enabled) of a call (FUNCTION_PATH) or a
-        batch (BATCH_PATH) with that JSON body.
+    def _request(self, make_path, body):
+        """(path, body, timeout, cache timeout, enabled) of a call (``make_path`` is
+        protocol.call_path) or a batch (protocol.batch_path) with that JSON body.
 
         The settings are read once: each read checks whether Django is configured. The hash
         in the path lets a caching proxy (and result_cache) key on the URL alone; the host
@@ -193,16 +179,15 @@ class Function:
         config = settings.as_dict()
         timeout = config["FUNCTION_TIMEOUT"] if self.timeout is None else self.timeout
         cache_timeout = config["CACHE_TIMEOUT"] if self.cache_timeout is None else self.cache_timeout
-        path = f"{prefix}{self.name}?hash={hashlib.sha1(body).hexdigest()}"
-        return path, body, timeout, cache_timeout, config["ENABLED"]
+        return make_path(self.name, body), body, timeout, cache_timeout, config["ENABLED"]
 
     def _batch_outputs(self, response, return_exceptions):
         if response.status == 200:
             results = decode_json(response.body)
         else:
-            results = _json_object(response).get("results") if response.status == 500 else None
+            results = protocol.json_object(response).get("results") if response.status == 500 else None
             if not isinstance(results, list):
-                raise self._error_for(response)
+                raise protocol.error_for(self.name, response)
         outputs = [self._batch_output(result) for result in results]
         if not return_exceptions:
             for output in outputs:
@@ -216,31 +201,12 @@ class Function:
             return result["value"]
         if "bytes" in result:
             return binascii.a2b_base64(result["bytes"])
-        return self._function_error(result["error"])
-
-    def _function_error(self, error):
-        """The FunctionError of the host's {name, message, stack}."""
-        return FunctionError(self.name, error.get("name", "Error"), error["message"], error.get("stack", ""))
+        return protocol.function_error(self.name, result["error"])
 
     def _checked(self, response):
         if response.status != 200:
-            raise self._error_for(response)
+            raise protocol.error_for(self.name, response)
         return response
-
-    def _error_for(self, response):
-        """The exception that a non-200 answer stands for."""
-        error = _json_object(response)
-        if response.status == 500 and "message" in error:
-            return self._function_error(error)
-        if response.status == 404 and "message" in error:
-            return FunctionNotFound(error["message"])
-        detail = error.get("message") or response.body[:300].decode("utf-8", "replace")
-        return UnexpectedResponse(
-            f"Calling function {self.name!r} at {response.url} answered "
-            f"{response.status}: {detail}",
-            response.status,
-            response.body,
-        )
 
 
 def _as_sent(response):
@@ -250,7 +216,7 @@ def _as_sent(response):
 
 
 def _as_value(response):
-    if response.content_type.startswith("application/json"):
+    if response.content_type.startswith(protocol.JSON_TYPE):
         return decode_json(response.body)
     return _as_sent(response)
 
@@ -362,12 +328,3 @@ def _describe(path):
     where = "".join(f"[{key!r}]" for key in inside)
     return f"argument {argument!r}" + (f" at {where}" if where else "")
 
-
-def _json_object(response):
-    if not response.content_type.startswith("application/json"):
-        return {}
-    try:
-        decoded = json.loads(response.body)
-    except ValueError:
-        return {}
-    return decoded if isinstance(decoded, dict) else {}

@@ -1,17 +1,20 @@
-"""The per-user private directory: the manager's secret and the logfiles live there.
+"""The per-user private directory: the manager's socket, its hosts' sockets and logfiles.
 
-The manager runs code on request, so only its own user may talk to it. It accepts only
-requests that carry a secret which only that user can read: a 0600 file in a 0700
-directory that the user owns. Anything else found at that path is refused, never trusted.
+The manager runs code on request, so only its own user may reach it. It listens on a Unix
+socket inside a 0700 directory that the user owns: the kernel lets no one else connect,
+so no secret needs to travel. Anything else found at that path (another owner, a wider
+mode, a symbolic link) is refused, never trusted.
 """
 
 import os
 import stat
 import tempfile
+from contextlib import contextmanager
 
 from .exceptions import ConfigError
 
-SECRET_FILE = "manager.secret"
+MANAGER_SOCKET = "manager.sock"
+MANAGER_LOCK = "manager.lock"
 
 
 def private_directory(parent=None):
@@ -21,36 +24,28 @@ def private_directory(parent=None):
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
-    _check_private(path, stat.S_ISDIR, "directory")
+    except FileNotFoundError:
+        raise ConfigError(f"Cannot make the private directory {path}: {os.path.dirname(path)} does not exist") from None
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ConfigError(
+            f"{path} must be a directory owned by uid {os.getuid()} that no one else can enter "
+            f"(found uid {info.st_uid}, mode {stat.filemode(info.st_mode)}). It holds the socket "
+            "of the manager, which runs code as you: remove it, and it is made anew."
+        )
     return path
 
 
-def read_or_create_secret(directory):
-    """The secret in ``directory``, created atomically by whichever process comes first."""
-    path = os.path.join(directory, SECRET_FILE)
-    if not os.path.lexists(path):
-        descriptor, draft = tempfile.mkstemp(dir=directory, prefix=".secret-")  # mode 0600
-        try:
-            os.write(descriptor, os.urandom(32).hex().encode())  # what secrets.token_hex does
-            os.close(descriptor)
-            os.link(draft, path)  # fails if another process linked its secret first
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(draft)
-    _check_private(path, stat.S_ISREG, "file")
-    with open(path) as secret_file:
-        secret = secret_file.read().strip()
-    if not secret:
-        raise ConfigError(f"The manager secret file {path} is empty: delete it to make a new one.")
-    return secret
+@contextmanager
+def manager_start_lock(directory):
+    """Held while a process checks for a manager and starts one, so that of two processes
+    doing so at once, the second finds the first's manager rather than racing it for the
+    socket. The kernel drops the lock if its holder dies."""
+    import fcntl  # here: only a process that may start a manager needs it
 
-
-def _check_private(path, is_kind, kind):
-    info = os.lstat(path)
-    if not is_kind(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise ConfigError(
-            f"{path} must be a {kind} owned by uid {os.getuid()} that no one else can access "
-            f"(found uid {info.st_uid}, mode {stat.filemode(info.st_mode)}). It holds the secret "
-            "that lets a process run code through the manager: remove it, and it is made anew."
-        )
+    descriptor = os.open(os.path.join(directory, MANAGER_LOCK), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock

@@ -1,6 +1,6 @@
 """The one place that speaks HTTP to hosts, managers and proxies.
 
-Calls go over plain sockets, kept alive, with a small HTTP/1.1 reader of our own:
+Calls go over plain sockets (TCP, or Unix sockets: ``unix:/path/to.sock``), kept alive, with a small HTTP/1.1 reader of our own:
 ``requests.Session`` costs about three times the raw floor per trivial call, and even
 ``http.client`` spends half of a trivial call parsing headers into an email.message; a
 host exists to be fast. Each thread of each process has its own connection, so no socket
@@ -30,34 +30,57 @@ ONE_WRITE_LIMIT = 64 * 1024
 Response = namedtuple("Response", "status content_type body url")
 
 
+# A base URL of this form names a Unix socket (nginx writes it the same way).
+UNIX_PREFIX = "unix:"
+
+
 def url_host(address):
     """``address`` as it goes into a URL: an IPv6 address in brackets."""
     return f"[{address}]" if ":" in address else address
 
 
-class _Endpoint:
-    """One base URL, and the errors both transports raise about it."""
+def unix_url(socket_path):
+    return UNIX_PREFIX + socket_path
 
-    def __init__(self, base_url):
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"Not an http:// or https:// URL: {base_url!r}")
-        self.base_url = base_url.rstrip("/")
-        self._tls = parts.scheme == "https"
-        self._address = (parts.hostname, parts.port or (443 if self._tls else 80))
-        self._path_prefix = parts.path.rstrip("/")
-        self._host_header = parts.netloc.rpartition("@")[2]  # host[:port], as the URL says
+
+class _Endpoint:
+    """One base URL (``http(s)://host:port/prefix`` or ``unix:/path``), and the errors both
+    transports raise about it. ``extra_headers`` go with every request (a host's token)."""
+
+    def __init__(self, base_url, extra_headers=None):
+        if base_url.startswith(UNIX_PREFIX):
+            self.base_url = base_url
+            self.socket_path = base_url[len(UNIX_PREFIX) :]
+            if not os.path.isabs(self.socket_path):
+                raise ConfigError(f"A Unix socket URL needs an absolute path: {base_url!r}")
+            self._tls, self._address, self._path_prefix = False, None, ""
+            self._host_header = "localhost"  # what a socket host's Host check expects
+        else:
+            parts = urlsplit(base_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"Not an http:// or https:// URL: {base_url!r}")
+            self.base_url = base_url.rstrip("/")
+            self.socket_path = None
+            self._tls = parts.scheme == "https"
+            self._address = (parts.hostname, parts.port or (443 if self._tls else 80))
+            self._path_prefix = parts.path.rstrip("/")
+            self._host_header = parts.netloc.rpartition("@")[2]  # host[:port], as the URL says
+        self._extra_head = "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
+
+    def url_of(self, path):
+        """Where a request for ``path`` goes, as people read it (nginx's form for sockets)."""
+        return f"{self.base_url}:{path}" if self.socket_path else self.base_url + path
 
     def _request_head(self, method, path, headers, body_length):
         """The request line and headers of a request, as bytes."""
-        head = [f"{method} {self._path_prefix}{path} HTTP/1.1\r\nHost: {self._host_header}\r\n"]
+        head = [f"{method} {self._path_prefix}{path} HTTP/1.1\r\nHost: {self._host_header}\r\n{self._extra_head}"]
         if headers:
             head += [f"{name}: {value}\r\n" for name, value in headers.items()]
         head.append(f"Content-Length: {body_length}\r\n\r\n")
         return "".join(head).encode("latin-1")
 
     def _no_answer(self, path, timeout):
-        return FunctionTimeout(f"No answer from {self.base_url + path} within {timeout:g} s")
+        return FunctionTimeout(f"No answer from {self.url_of(path)} within {timeout:g} s")
 
     def _answer_lost(self, method, path, error):
         return ConnectionError(
@@ -77,8 +100,8 @@ class _Endpoint:
 class Transport(_Endpoint):
     """Keep-alive HTTP/1.1 requests to one base URL (a host, a manager, or a proxy)."""
 
-    def __init__(self, base_url):
-        super().__init__(base_url)
+    def __init__(self, base_url, extra_headers=None):
+        super().__init__(base_url, extra_headers)
         self._local = threading.local()
 
     def request(self, method, path, body=None, headers=None, timeout=10.0):
@@ -114,7 +137,7 @@ class Transport(_Endpoint):
             raise self._answer_lost(method, path, error) from error
         if not reusable:
             connection.close()
-        return Response(status, content_type, payload, self.base_url + path)
+        return Response(status, content_type, payload, self.url_of(path))
 
     def close(self):
         """Close this thread's connection (others close when their threads end)."""
@@ -138,8 +161,11 @@ class Transport(_Endpoint):
 
     def _open(self, connection):
         try:
-            sock = _connect(self._address)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.socket_path:
+                sock = _connect_unix(self.socket_path)
+            else:
+                sock = _connect(self._address)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls:
                 import ssl  # only for https:// ROOT_URLs (~10 ms to import)
 
@@ -161,8 +187,8 @@ class AsyncTransport(_Endpoint):
     loop, since asyncio streams belong to the loop that opened them.
     """
 
-    def __init__(self, base_url):
-        super().__init__(base_url)
+    def __init__(self, base_url, extra_headers=None):
+        super().__init__(base_url, extra_headers)
         self._idle = {}  # event loop -> ([(reader, writer)], the generator that closes them)
 
     async def request(self, method, path, body=b"", headers=None, timeout=10.0):
@@ -193,7 +219,7 @@ class AsyncTransport(_Endpoint):
             idle.append(streams)
         else:
             writer.close()
-        return Response(status, content_type, payload, self.base_url + path)
+        return Response(status, content_type, payload, self.url_of(path))
 
     async def _idle_connections(self, loop):
         """This loop's idle connections, closed when the loop shuts down."""
@@ -220,10 +246,12 @@ class AsyncTransport(_Endpoint):
     async def _open(self):
         import asyncio
 
+        if self.socket_path:
+            opening = asyncio.open_unix_connection(self.socket_path)
+        else:
+            opening = asyncio.open_connection(*self._address, ssl=self._tls or None)
         try:
-            return await asyncio.wait_for(
-                asyncio.open_connection(*self._address, ssl=self._tls or None), CONNECT_TIMEOUT
-            )
+            return await asyncio.wait_for(opening, CONNECT_TIMEOUT)
         except (OSError, asyncio.TimeoutError) as error:
             reason = getattr(error, "strerror", None) or str(error) or error.__class__.__name__
             raise self._cannot_connect(reason) from error
@@ -281,6 +309,17 @@ def _connect(address):
     try:
         sock.settimeout(CONNECT_TIMEOUT)
         sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _connect_unix(path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(CONNECT_TIMEOUT)
+        sock.connect(path)
     except BaseException:
         sock.close()
         raise

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from .hosts import FIXTURES, free_port, running_host, write_config
+from .support.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SITE_CONFIG = FIXTURES / "django" / "site.config.js"
 
 

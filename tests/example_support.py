@@ -1,7 +1,7 @@
 """The example site (example_project/) run for real: its processes, a browser, and cleanup by PID.
 
-Each test gives the site a development manager on a free port of its own (the example's
-settings read EXAMPLE_JS_HOST_MANAGER_PORT) and stops that manager and its hosts at the
+Each test gives the site a development manager of its own (in a private directory under a
+TMPDIR of the test's) and stops that manager and its hosts at the
 end, so no test shares a host with another or with a developer's `make example`.
 """
 
@@ -17,21 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from django_js_host.manager import JSHostManager
+from django_js_host.links.manager import JSHostManager
 
-from .hosts import free_port
-from .manager_fixtures import stop_manager_and_hosts
+from .support.managers import short_temp_dir, stop_manager_and_hosts
 from .processes import alive, stop_by_pid, stop_popen, wait_until
+from .support.paths import REPO
 
-REPOSITORY = Path(__file__).resolve().parent.parent
-EXAMPLE_PROJECT = REPOSITORY / "example_project"
+EXAMPLE_PROJECT = REPO / "example_project"
 EXAMPLE_CONFIG = EXAMPLE_PROJECT / "host.config.js"
-MANAGER_PORT_VARIABLE = "EXAMPLE_JS_HOST_MANAGER_PORT"
 
 # What `make example-assets` (npm ci + npm run build:example) makes, and the tests need.
 BUILT_FILES = [
-    REPOSITORY / "node_modules" / "react" / "package.json",
-    REPOSITORY / "node_modules" / "markdown-it" / "package.json",
+    REPO / "node_modules" / "react" / "package.json",
+    REPO / "node_modules" / "markdown-it" / "package.json",
     EXAMPLE_PROJECT / "dist" / "server" / "ItemCounter.js",
     EXAMPLE_PROJECT / "dist" / "static" / "example" / "client.js",
 ]
@@ -52,7 +50,7 @@ CHROMIUM_ARGUMENTS = [
 
 def require_example_build():
     """Fail (not skip) with the command to run when the example's JS is not installed and built."""
-    missing = [str(path.relative_to(REPOSITORY)) for path in BUILT_FILES if not path.exists()]
+    missing = [str(path.relative_to(REPO)) for path in BUILT_FILES if not path.exists()]
     if missing:
         pytest.fail(
             f"The example site is not built ({', '.join(missing)} missing): run `make test`, "
@@ -63,26 +61,26 @@ def require_example_build():
 
 @contextmanager
 def example_manager():
-    """A free port for the example's manager; on exit the manager there and its hosts are stopped."""
-    port = free_port()
-    try:
-        yield port
-    finally:
-        stop_manager_and_hosts(JSHostManager(port=port))
+    """A runtime dir for the example's manager; on exit the manager there and its hosts are stopped."""
+    with short_temp_dir() as runtime_dir:
+        try:
+            yield runtime_dir
+        finally:
+            stop_manager_and_hosts(JSHostManager(runtime_dir=runtime_dir))
 
 
-def example_environ(manager_port):
-    """The environment of a process running the example site with its manager on ``manager_port``."""
+def example_environ(runtime_dir):
+    """The environment of a process running the example site with its manager in ``runtime_dir``."""
     env = dict(os.environ)  # keeps the suite's RUN_MARKER, so a leftover would be found
     env.pop("RUN_MAIN", None)
     env["DJANGO_SETTINGS_MODULE"] = "example.settings"  # pytest-django set tests.settings
-    env[MANAGER_PORT_VARIABLE] = str(manager_port)
+    env["TMPDIR"] = str(runtime_dir)  # where the default RUNTIME_DIR is
     env["PYTHONPATH"] = str(EXAMPLE_PROJECT)
     return env
 
 
 @contextmanager
-def example_server(command, manager_port, ready_url, timeout=30):
+def example_server(command, runtime_dir, ready_url, timeout=30):
     """Run ``command`` (a server of the example) in example_project/ until ``ready_url`` answers 200.
 
     Yields the Popen; on exit stops it by PID (SIGTERM, then SIGKILL) and waits for it. Its
@@ -90,7 +88,7 @@ def example_server(command, manager_port, ready_url, timeout=30):
     """
     with tempfile.TemporaryFile("w+") as output:
         process = subprocess.Popen(
-            command, cwd=EXAMPLE_PROJECT, env=example_environ(manager_port),
+            command, cwd=EXAMPLE_PROJECT, env=example_environ(runtime_dir),
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         try:

@@ -52,7 +52,8 @@ class HostProcess:
         self.status = status
         config = status["config"]
         self.config_file = config["configFile"]
-        self.url = f"http://{config['address']}:{config['port']}"
+        self.socket = config.get("socket")
+        self.url = f"unix:{self.socket}" if self.socket else f"http://{config['address']}:{config['port']}"
 
     def stop(self, timeout=10):
         """Stop our process by PID (SIGTERM, then SIGKILL); returns its exit code."""
@@ -72,10 +73,11 @@ def _drain(stream):
         pass  # closed under us
 
 
-def launch_host(config_file, *args, node="node", bin_path=PACKAGED_BIN):
+def launch_host(config_file, *args, node="node", bin_path=PACKAGED_BIN, env=None):
     """Start ``js-host.js CONFIG --json`` and wait for the status line it prints once listening."""
     process = subprocess.Popen(
         [node, str(bin_path), str(config_file), "--json", *args],
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -12,7 +12,7 @@ from .django_site import REPORT_CONNECTS, run_django, run_python, start_django, 
 from .django_site import site_host  # noqa: F401 (a fixture)
 from .hosts import free_port, write_config
 from .processes import wait_until
-from .manager_fixtures import managed, manager_port, project  # noqa: F401 (fixtures)
+from .support.managers import managed, managed_js_host, project, runtime_dir  # noqa: F401 (fixtures)
 
 PYTEST = {"pytest": object()}
 
@@ -77,8 +77,7 @@ def test_shell_connects_at_startup(tmp_path, site_host):
 SOCKETS_TO = """
 import os
 
-def sockets_to(port):
-    '''How many TCP sockets of this process are connected to port ``port`` (Linux /proc).'''
+def socket_inodes():
     inodes = set()
     for fd in os.listdir('/proc/self/fd'):
         try:
@@ -87,9 +86,20 @@ def sockets_to(port):
             continue
         if target.startswith('socket:['):
             inodes.add(target[len('socket:['):-1])
+    return inodes
+
+def sockets_to(port):
+    '''How many TCP sockets of this process are connected to port ``port`` (Linux /proc).'''
+    inodes = socket_inodes()
     with open('/proc/net/tcp') as table:
         rows = [row.split() for row in table.read().splitlines()[1:]]
     return sum(1 for row in rows if row[9] in inodes and int(row[2].rsplit(':', 1)[1], 16) == port)
+
+def unix_sockets():
+    '''How many Unix sockets this process holds: the manager and managed hosts are reached on those.'''
+    inodes = socket_inodes()
+    with open('/proc/net/unix') as table:
+        return sum(1 for row in table.read().splitlines()[1:] if row.split()[6] in inodes)
 """
 
 
@@ -122,26 +132,19 @@ def test_startup_connect_leaves_no_socket_for_a_forked_worker(tmp_path, site_hos
     ]
 
 
-def test_a_managed_startup_connect_leaves_no_socket_either(tmp_path, managed, project, manager_port):
+def test_a_managed_startup_connect_leaves_no_socket_either(tmp_path, managed, project, runtime_dir):
     script = SOCKETS_TO + textwrap.dedent(
-        f"""
+        """
         import django
         django.setup()
-        from django_js_host.host import host
-        host_port = int(host.get_url().rsplit(':', 1)[1])
-        print(sockets_to({manager_port}), sockets_to(host_port), flush=True)
+        print(unix_sockets(), flush=True)
         """
     )
-    js_host = {
-        "SOURCE_ROOT": str(project),
-        "USE_MANAGER": True,
-        "MANAGER_PORT": manager_port,
-        "DISCONNECT_TIMEOUT": 0.5,
-    }
+    js_host = managed_js_host(project, runtime_dir, CONNECT_ONCE_CONFIGURED=True)
     finished = run_python(tmp_path, js_host, "-c", script)
     assert finished.returncode == 0, finished.stderr
     assert "Started JSHost" in finished.stderr
-    assert finished.stdout == "0 0\n"
+    assert finished.stdout == "0\n"
 
 
 def test_runserver_connects_in_the_autoreloaders_child_only(tmp_path, site_host):

@@ -15,7 +15,7 @@ from django_js_host.host import host as default_host
 
 from .django_site import run_django, start_django, stop_process_tree
 from .hosts import FIXTURE_CONFIG, free_port, running_host, write_config
-from .manager_fixtures import managed, manager_port, project  # noqa: F401 (fixtures)
+from .support.managers import managed, runtime_dir, project  # noqa: F401 (fixtures)
 from .processes import alive, wait_until
 
 
@@ -244,9 +244,9 @@ def test_logs_print_the_last_lines_of_the_managed_hosts_logfile(managed):
     assert jshost("logs").splitlines() == logfile.read_text().splitlines()[-20:]
 
 
-def test_logs_follow_prints_new_lines_until_ctrl_c(managed, project, manager_port):
+def test_logs_follow_prints_new_lines_until_ctrl_c(managed, project, runtime_dir):
     Function("greet").call(name="before")
-    js_host = {"SOURCE_ROOT": str(project), "USE_MANAGER": True, "MANAGER_PORT": manager_port}
+    js_host = {"SOURCE_ROOT": str(project), "USE_MANAGER": True, "RUNTIME_DIR": runtime_dir}
     process = start_django(project, js_host, "jshost", "logs", "--follow", "-n", "1")
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)

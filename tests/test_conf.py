@@ -38,8 +38,8 @@ def test_defaults_are_the_seeds(tmp_path, monkeypatch):
 
 def test_manager_defaults():
     resolved = resolve({})
-    assert resolved["MANAGER_ADDRESS"] == "127.0.0.1"
-    assert resolved["MANAGER_PORT"] == 9009
+    assert resolved["RUNTIME_DIR"] is None  # the temp dir
+    assert resolved["TOKEN"] is None
     assert resolved["DISCONNECT_TIMEOUT"] == 5.0
     assert resolved["RESTART_ON_CHANGE"] is True
 

@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 
 from django_js_host.host import host
-from django_js_host.manager import JSHostManager
+from django_js_host.links.manager import JSHostManager
 
 from .django_site import children_of
 from .example_support import (
@@ -60,15 +60,15 @@ def example_site(settings, monkeypatch):
     require_example_build()
     monkeypatch.syspath_prepend(str(EXAMPLE_PROJECT))
     example_settings = importlib.import_module("example.settings")
-    with example_manager() as manager_port:
+    with example_manager() as runtime_dir:
         settings.ROOT_URLCONF = example_settings.ROOT_URLCONF
         settings.TEMPLATES = example_settings.TEMPLATES
         settings.MIDDLEWARE = example_settings.MIDDLEWARE
         settings.STATIC_URL = example_settings.STATIC_URL
-        settings.JS_HOST = {**example_settings.JS_HOST, "MANAGER_PORT": manager_port}
+        settings.JS_HOST = {**example_settings.JS_HOST, "RUNTIME_DIR": runtime_dir}
         assert settings.JS_HOST["USE_MANAGER"]
         try:
-            yield manager_port
+            yield runtime_dir
         finally:
             host.disconnect()  # as this process would at exit; the manager goes next
 
@@ -89,7 +89,7 @@ def test_pages_are_rendered_by_the_real_host(example_site):
     assert root_markup(default) == rendered_component(["Python calls", "a Node host", "which renders React"], 0)
 
     # It came from a managed host on this test's manager, which runs the example's config.
-    status = JSHostManager(port=example_site).host_status(str(EXAMPLE_CONFIG))
+    status = JSHostManager(runtime_dir=example_site).host_status(str(EXAMPLE_CONFIG))
     assert status["state"] == "running" and alive(status["pid"])
     assert host.get_status()["pid"] == status["pid"]
 
@@ -119,13 +119,13 @@ def test_gunicorn_preload_workers_render_with_the_host_the_master_connected_to()
         sys.executable, "-m", "gunicorn", "--preload", "--workers", "2",
         "--bind", f"127.0.0.1:{port}", "example.wsgi:application",
     ]  # fmt: skip
-    with example_manager() as manager_port:
-        with example_server(command, manager_port, base + "/") as master:
+    with example_manager() as runtime_dir:
+        with example_server(command, runtime_dir, base + "/") as master:
             assert wait_until(lambda: len(children_of(master.pid)) == 2), children_of(master.pid)
             workers = set(children_of(master.pid))
 
             # The master connected (AppConfig.ready(), before the fork): the manager counted it.
-            manager_log = Path(JSHostManager(port=manager_port).logfile).read_text()
+            manager_log = Path(JSHostManager(runtime_dir=runtime_dir).logfile).read_text()
             assert f"(owner {master.pid}," in manager_log, manager_log
 
             def fetch(n):
@@ -158,8 +158,8 @@ def test_browser_gets_server_rendered_markup_then_hydrates_it():
     port = free_port()
     page = f"http://127.0.0.1:{port}/?start=41&item=Alpha&item=Beta"
     command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
-    with example_manager() as manager_port:
-        with example_server(command, manager_port, f"http://127.0.0.1:{port}/"):
+    with example_manager() as runtime_dir:
+        with example_server(command, runtime_dir, f"http://127.0.0.1:{port}/"):
             from selenium.webdriver.common.by import By
 
             def component(driver):
@@ -201,7 +201,7 @@ def test_example_build_check_names_the_command(monkeypatch):
     """Without node_modules or the build, the example's tests fail saying what to run."""
     from . import example_support
 
-    monkeypatch.setattr(example_support, "BUILT_FILES", [example_support.REPOSITORY / "nowhere" / "x.js"])
+    monkeypatch.setattr(example_support, "BUILT_FILES", [example_support.REPO / "nowhere" / "x.js"])
     with pytest.raises(pytest.fail.Exception, match=r"npm ci && npm run build:example"):
         require_example_build()
 

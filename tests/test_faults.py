@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import socketserver
 import subprocess
 import threading
 import time
@@ -35,15 +36,17 @@ from django_js_host import (
 from django_js_host.conf import PACKAGED_BIN
 from django_js_host.exceptions import ConfigError
 from django_js_host.function import Function
+from django_js_host.links.manager import JSHostManager
 
 from .django_site import run_django
 from .hosts import FIXTURES, free_port, write_config
-from .manager_fixtures import DISCONNECT_TIMEOUT, managed_hosts, manager_port  # noqa: F401 (fixture)
-from .manager_fixtures import managed_js_host
-from .manager_fixtures import python_process as managed_python_process
+from .support.managers import DISCONNECT_TIMEOUT, managed_hosts, runtime_dir  # noqa: F401 (fixture)
+from .support.managers import managed_js_host
+from .support.managers import python_process as managed_python_process
+from .support.managers import run_managed_python
 from .processes import alive, stop_by_pid, stop_popen, wait_until
+from .support.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 FAULTS_CONFIG = FIXTURES / "faults.config.js"
 START_TIMEOUT = 30.0
 # How long a test waits for an error that should come "at once": generous, for a loaded
@@ -142,10 +145,10 @@ def faults_project(tmp_path):
 
 
 @pytest.fixture
-def managed_faults(settings, faults_project, manager_port):
+def managed_faults(settings, faults_project, runtime_dir):
     """USE_MANAGER settings for the faults project on a private manager port; yields the manager."""
-    settings.JS_HOST = managed_js_host(faults_project, manager_port, VERBOSITY="SILENT")
-    with managed_hosts(manager_port) as manager:
+    settings.JS_HOST = managed_js_host(faults_project, runtime_dir, VERBOSITY="SILENT")
+    with managed_hosts(runtime_dir) as manager:
         yield manager
 
 
@@ -153,19 +156,13 @@ def managed_faults(settings, faults_project, manager_port):
 python_process = functools.partial(managed_python_process, VERBOSITY="SILENT")
 
 
-def run_python(code, project, manager_port, timeout=60, **settings):
-    process = python_process(code, project, manager_port, **settings)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    finally:
-        stop_popen(process)
-    return process.returncode, out, err
+run_python = functools.partial(run_managed_python, VERBOSITY="SILENT")
 
 
 REPORT_PIDS = """
 import json
 from django_js_host.function import Function
-from django_js_host.manager import manager
+from django_js_host.links.manager import manager
 print(json.dumps({"host": Function("pid").call_json(), "manager": manager.get_status()["pid"]}), flush=True)
 """
 
@@ -320,7 +317,7 @@ def test_a_second_callback_is_ignored_and_logged_and_the_host_lives(faults_host)
 # --- the manager SIGKILLed ------------------------------------------------------------------
 
 
-def test_manager_sigkilled_the_next_python_process_recovers(managed_faults, faults_project, manager_port):
+def test_manager_sigkilled_the_next_python_process_recovers(managed_faults, faults_project, runtime_dir):
     old_host = Function("pid").call_json()  # this process holds a connection to the first host
     old_manager = managed_faults.get_status()["pid"]
     try:
@@ -329,7 +326,7 @@ def test_manager_sigkilled_the_next_python_process_recovers(managed_faults, faul
         # A process already connected keeps calling its host, which still runs.
         assert Function("echo").call_json(after="kill") == {"after": "kill"}
         started = time.monotonic()
-        returncode, out, err = run_python(REPORT_PIDS, faults_project, manager_port)
+        returncode, out, err = run_python(REPORT_PIDS, faults_project, runtime_dir)
         took = time.monotonic() - started
         assert returncode == 0, err
         report = json.loads(out)
@@ -340,8 +337,8 @@ def test_manager_sigkilled_the_next_python_process_recovers(managed_faults, faul
         stop_by_pid(old_host)  # orphaned by the manager's death: see the xfail below
 
 
-def test_a_host_orphaned_by_a_sigkilled_manager_does_not_live_forever(managed_faults, faults_project, manager_port):
-    holder = python_process(REPORT_PIDS + "import time; time.sleep(120)\n", faults_project, manager_port)
+def test_a_host_orphaned_by_a_sigkilled_manager_does_not_live_forever(managed_faults, faults_project, runtime_dir):
+    holder = python_process(REPORT_PIDS + "import time; time.sleep(120)\n", faults_project, runtime_dir)
     try:
         report = json.loads(holder.stdout.readline())
         os.kill(report["manager"], signal.SIGKILL)
@@ -360,13 +357,13 @@ def test_a_host_orphaned_by_a_sigkilled_manager_does_not_live_forever(managed_fa
 
 
 def test_a_sigkilled_python_process_releases_its_connection_and_the_host_stops_on_time(
-    managed_faults, faults_project, manager_port
+    managed_faults, faults_project, runtime_dir
 ):
     from django_js_host.host import host
 
     host_pid = Function("pid").call_json()
     manager_pid = managed_faults.get_status()["pid"]
-    holder = python_process(REPORT_PIDS + "import time; time.sleep(120)\n", faults_project, manager_port)
+    holder = python_process(REPORT_PIDS + "import time; time.sleep(120)\n", faults_project, runtime_dir)
     try:
         assert json.loads(holder.stdout.readline())["host"] == host_pid
         assert managed_faults.host_status(host.config_file)["connections"] == 2
@@ -388,9 +385,10 @@ def test_a_sigkilled_python_process_releases_its_connection_and_the_host_stops_o
 
 
 @contextmanager
-def listener(mode):
-    """Something that is not ours on a loopback port: "http" (answers 404 pages), "close"
-    (accepts and hangs up at once) or "silent" (never accepts). Yields the port."""
+def listener(mode, unix_path=None):
+    """Something that is not a host or manager on a loopback port, or on the Unix socket
+    ``unix_path``: "http" (answers 404 pages), "close" (accepts and hangs up at once) or
+    "silent" (never accepts). Yields the port, or the path."""
     if mode == "http":
 
         class NotAHost(BaseHTTPRequestHandler):
@@ -402,18 +400,21 @@ def listener(mode):
             def log_message(self, *args):
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), NotAHost)
+        if unix_path:
+            server = socketserver.ThreadingUnixStreamServer(unix_path, NotAHost)
+        else:
+            server = ThreadingHTTPServer(("127.0.0.1", 0), NotAHost)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            yield server.server_address[1]
+            yield unix_path or server.server_address[1]
         finally:
             server.shutdown()
             server.server_close()
             thread.join()
         return
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = socket.socket(socket.AF_UNIX if unix_path else socket.AF_INET)
+    sock.bind(unix_path or ("127.0.0.1", 0))
     sock.listen(64)
     stop = threading.Event()
 
@@ -429,12 +430,14 @@ def listener(mode):
     if mode == "close":
         thread.start()
     try:
-        yield sock.getsockname()[1]
+        yield unix_path or sock.getsockname()[1]
     finally:
         stop.set()
         if mode == "close":
             thread.join()
         sock.close()
+        if unix_path:
+            os.unlink(unix_path)
 
 
 def test_a_host_started_on_a_port_in_use_fails_naming_the_port(tmp_path):
@@ -452,35 +455,34 @@ def test_a_host_port_held_by_another_program_is_refused_naming_the_url(tmp_path)
             Function("hello_world", host=host).call()
 
 
-def test_a_manager_port_held_by_an_http_server_is_refused_naming_the_url(settings, managed_faults):
-    with listener("http") as port:
-        settings.JS_HOST = {**settings.JS_HOST, "MANAGER_PORT": port}
-        with pytest.raises(ConfigError) as caught:
+def test_a_manager_socket_held_by_an_http_server_is_refused_naming_it(managed_faults):
+    with listener("http", managed_faults.socket_path) as path:
+        with pytest.raises(UnexpectedResponse) as caught:
             Function("hello_world").call()
     message = str(caught.value)
-    assert f"127.0.0.1:{port} is not a django-js-host manager (it answered /status with 404 text/html" in message
+    assert f"unix:{path} is not a django-js-host manager (it answered /status with 404 text/html" in message
     assert "<html" not in message.lower()
 
 
-def test_a_manager_port_held_by_a_program_that_hangs_up_is_a_process_error(settings, managed_faults):
-    with listener("close") as port:
-        settings.JS_HOST = {**settings.JS_HOST, "MANAGER_PORT": port}
+def test_a_manager_socket_held_by_a_program_that_hangs_up_is_a_process_error(managed_faults):
+    with listener("close", managed_faults.socket_path) as path:
         started = time.monotonic()
         with pytest.raises(ProcessError) as caught:
             Function("hello_world").call()
         took = time.monotonic() - started
     message = str(caught.value)
-    assert f"The manager did not answer at http://127.0.0.1:{port}" in message
+    assert f"The manager did not answer at unix:{path}" in message
     logfile = re.search(r"see its logfile (\S+)$", message).group(1)
     # The manager that could not start said why in that logfile.
-    assert f"cannot listen on 127.0.0.1:{port}: address already in use (EADDRINUSE)" in Path(logfile).read_text()
-    assert took < 2 + PROMPTLY  # the port was taken: a manager there would have answered at once
+    assert f"a server already answers on {path}" in Path(logfile).read_text()
+    assert took < 2 + PROMPTLY  # the socket was taken: a manager there would have answered at once
 
 
-def test_a_manager_port_held_by_a_silent_program_is_a_prompt_error_naming_the_port(faults_project):
-    with listener("silent") as port:
+def test_a_manager_socket_held_by_a_silent_program_is_a_prompt_error_naming_it(faults_project, runtime_dir):
+    socket_path = JSHostManager(runtime_dir=runtime_dir).socket_path
+    with listener("silent", socket_path):
         code = "from django_js_host.function import Function\nFunction('hello_world').call()\n"
-        process = python_process(code, faults_project, port)
+        process = python_process(code, faults_project, runtime_dir)
         try:
             _, err = process.communicate(timeout=15)
         except subprocess.TimeoutExpired:
@@ -488,7 +490,7 @@ def test_a_manager_port_held_by_a_silent_program_is_a_prompt_error_naming_the_po
         finally:
             stop_popen(process)
     assert err is not None, "no answer within 15 s"
-    assert f"ConfigError: Something listens at 127.0.0.1:{port} but did not answer /status within 5 s" in err.splitlines()[-1]
+    assert f"ProcessError: The manager at unix:{socket_path} did not answer /status within 5 s" in err.splitlines()[-1]
 
 
 # --- config files that do not parse ---------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django_js_host.function import Function
 
-from .manager_fixtures import manager_port  # noqa: F401 (fixture)
+from .support.managers import runtime_dir  # noqa: F401 (fixture)
 from .processes import stop_popen, wait_until
 from .test_faults import faults_project, js_host, managed_faults, python_process, quiet_host  # noqa: F401 (fixtures)
 
@@ -84,7 +84,7 @@ print(json.dumps({"host": Function("pid").call_json(), "answered": calls, "cross
 
 
 def test_four_python_processes_share_one_managed_host_and_get_their_own_answers(
-    managed_faults, faults_project, manager_port
+    managed_faults, faults_project, runtime_dir
 ):
     from django_js_host.host import host
 
@@ -95,7 +95,7 @@ def test_four_python_processes_share_one_managed_host_and_get_their_own_answers(
         python_process(
             f"import sys\nsys.argv[1:] = {[run, str(n), str(CALLS_PER_PROCESS)]!r}\n" + WORKER,
             faults_project,
-            manager_port,
+            runtime_dir,
         )
         for n in range(PROCESSES)
     ]

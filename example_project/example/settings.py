@@ -46,6 +46,4 @@ JS_HOST = {
     # runserver starts) and keeps it warm across the autoreloader's restarts. In production
     # (DEBUG off) run the host yourself, under your supervisor: see README.rst.
     "USE_MANAGER": DEBUG,
-    # The example's tests run the site with a manager on a free port of their own.
-    "MANAGER_PORT": int(os.environ.get("EXAMPLE_JS_HOST_MANAGER_PORT", "9009")),
 }

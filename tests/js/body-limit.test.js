@@ -77,7 +77,14 @@ describe('requestDataLimit', () => {
 
   test('a chunked body over the limit is 413', async () => {
     const res = await new Promise((resolve, reject) => {
-      const req = http.request({host: '127.0.0.1', port: host.port, method: 'POST', path: '/function/echo', agent: false});
+      const req = http.request({
+        host: '127.0.0.1',
+        port: host.port,
+        method: 'POST',
+        path: '/function/echo',
+        headers: {'Content-Type': 'application/json'},
+        agent: false,
+      });
       req.on('response', (response) => {
         response.resume();
         response.on('end', () => resolve(response));
@@ -100,7 +107,7 @@ describe('requestDataLimit', () => {
           port: host.port,
           method: 'POST',
           path: '/function/echo',
-          headers: {[header]: 1024 * 1024 * 1024},
+          headers: {'Content-Type': 'application/json', [header]: 1024 * 1024 * 1024},
           agent: false,
         });
         req.on('response', (response) => {

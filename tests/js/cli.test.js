@@ -23,6 +23,8 @@ describe('js-host flags', () => {
     assert.equal(code, 0);
     assert.match(stdout, /^Usage: js-host CONFIG/);
     assert.match(stdout, /--logfile F/);
+    assert.match(stdout, /--socket PATH  listen on the Unix socket PATH instead of TCP/);
+    assert.match(stdout, /X-JS-Host-Token header/);
   });
 
   test('an unknown flag is a usage error', async () => {
@@ -145,6 +147,23 @@ describe('bad config files', () => {
   test('a bad port', async () => {
     const result = await checkConfig('bad-port.config.js', "module.exports = {functions: {}, port: 'http'};\n");
     assertFails(result, /port must be a port number from 0 to 65535, got "http"/);
+  });
+
+  test('a bad socket', async () => {
+    const result = await checkConfig('bad-socket.config.js', "module.exports = {functions: {}, socket: 9009};\n");
+    assertFails(result, /socket must be the path of a Unix socket \(or null for TCP\), got 9009/);
+  });
+
+  test('bad allowedHosts', async () => {
+    for (const [value, pattern] of [
+      ["'localhost'", /allowedHosts must be an array of host names, got a string/],
+      ["['ok.example', 7]", /allowedHosts\[1\] must be a host name or IP address, got a number/],
+      ["['proxy.example:8080']", /allowedHosts\[0\] must be a host name or IP address without a port .* got "proxy\.example:8080"/],
+      ["['*']", /allowedHosts\[0\] must be a host name/],
+    ]) {
+      const result = await checkConfig(`hosts-${value.length}.config.js`, `module.exports = {functions: {}, allowedHosts: ${value}};\n`);
+      assertFails(result, pattern);
+    }
   });
 
   test('a bad requestDataLimit', async () => {

@@ -14,6 +14,7 @@ const {after, afterEach, before, describe, test} = require('node:test');
 const {fixture, makeTempDir, request, runCli, spawnBin, readFirstLine, startHost, waitFor, waitForExit} = require('./helpers');
 
 const CLUSTER_CONFIG = fixture('cluster.config.js');
+const JSON_HEADERS = {'Content-Type': 'application/json'};
 // Process starts are slow on a loaded 2-core machine: conditions are waited on this long.
 const PATIENCE = 15000;
 
@@ -176,7 +177,8 @@ describe('js-host --workers', () => {
           for (;;) {
             const res = await new Promise((resolve, reject) => {
               const body = JSON.stringify({id, ms: CALL_MS});
-              const req = http.request({host: '127.0.0.1', port: host.port, method: 'POST', path: '/function/slow_pid', agent}, (answer) => {
+              const options = {host: '127.0.0.1', port: host.port, method: 'POST', path: '/function/slow_pid', headers: JSON_HEADERS, agent};
+              const req = http.request(options, (answer) => {
                 let text = '';
                 answer.setEncoding('utf8').on('data', (chunk) => (text += chunk));
                 answer.on('end', () => resolve({status: answer.statusCode, text}));
@@ -335,7 +337,7 @@ describe('js-host --workers start-up failures', () => {
   }
 
   test('--workers does not go with --manager', async () => {
-    const {code, stderr} = await runCli(['--manager', '--secret-file', path.join(dir, 'secret'), '--workers', '2']);
+    const {code, stderr} = await runCli(['--manager', '--socket', path.join(dir, 'manager.sock'), '--workers', '2']);
     assert.equal(code, 2);
     assert.match(stderr, /--workers does not go with --manager/);
   });

@@ -94,7 +94,14 @@ describe('function errors', () => {
 
   test('a client that goes away mid-call does not hurt the host', async () => {
     await new Promise((resolve) => {
-      const req = http.request({host: '127.0.0.1', port: host.port, method: 'POST', path: '/function/slow', agent: false});
+      const req = http.request({
+        host: '127.0.0.1',
+        port: host.port,
+        method: 'POST',
+        path: '/function/slow',
+        headers: {'Content-Type': 'application/json'},
+        agent: false,
+      });
       req.on('error', resolve);
       req.end(JSON.stringify({ms: 200}));
       setTimeout(() => req.destroy(), 50);

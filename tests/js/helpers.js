@@ -79,9 +79,21 @@ async function runCli(args, {timeout = 10000, cwd} = {}) {
   return {code, signal, ...cli.output};
 }
 
-function request(port, {method = 'POST', path: urlPath, body, headers = {}, agent = false}) {
+// The headers Python sends with a call; a test gives others, or null to leave one out.
+function requestHeaders(method, given) {
+  const headers = method === 'POST' ? {'content-type': 'application/json'} : {};
+  for (const [name, value] of Object.entries(given)) {
+    if (value === null) delete headers[name.toLowerCase()];
+    else headers[name.toLowerCase()] = value;
+  }
+  return headers;
+}
+
+// `target`: a port on 127.0.0.1, or the path of a Unix socket.
+function request(target, {method = 'POST', path: urlPath, body, headers = {}, agent = false}) {
+  const where = typeof target === 'string' ? {socketPath: target} : {host: '127.0.0.1', port: target};
   return new Promise((resolve, reject) => {
-    const req = http.request({host: '127.0.0.1', port, method, path: urlPath, headers, agent}, (res) => {
+    const req = http.request({...where, method, path: urlPath, headers: requestHeaders(method, headers), agent}, (res) => {
       const chunks = [];
       res.on('data', (chunk) => chunks.push(chunk));
       res.on('end', () => {
@@ -101,14 +113,17 @@ function request(port, {method = 'POST', path: urlPath, body, headers = {}, agen
   });
 }
 
-// Starts a host on an OS-assigned port and reads the first stdout line: the status JSON
-// with --json, "Host listening at address:port" without.
-async function startHost(config, {args = [], json = true, cwd} = {}) {
-  const started = spawnBin([config, '--port', '0', ...(json ? ['--json'] : []), ...args], {cwd});
+// Starts a host on an OS-assigned port, or on the Unix socket `socket`, and reads the first
+// stdout line: the status JSON with --json, "Host listening at address:port" (or
+// "unix:/path") without. `env`: the host's environment (the test's by default).
+async function startHost(config, {args = [], json = true, cwd, socket = null, env} = {}) {
+  const listen = socket === null ? ['--port', '0'] : ['--socket', socket];
+  const started = spawnBin([config, ...listen, ...(json ? ['--json'] : []), ...args], {cwd, env});
   const {child, output, exited} = started;
   const firstLine = await readFirstLine(started, 'the host');
   const status = json ? JSON.parse(firstLine) : null;
-  const port = json ? status.config.port : Number(firstLine.split(':').pop());
+  const port = socket !== null ? null : json ? status.config.port : Number(firstLine.split(':').pop());
+  const target = socket ?? port;
   return {
     child,
     exited,
@@ -116,11 +131,12 @@ async function startHost(config, {args = [], json = true, cwd} = {}) {
     firstLine,
     status,
     port,
-    request: (options) => request(port, options),
+    socket,
+    request: (options) => request(target, options),
     // POSTs JSON kwargs (or a raw `body`) to /function/<name>.
     call(name, kwargs = {}, {body = JSON.stringify(kwargs), hash = null, headers, agent} = {}) {
       const query = hash === null ? '' : `?hash=${hash}`;
-      return request(port, {path: `/function/${name}${query}`, body, headers, agent});
+      return request(target, {path: `/function/${name}${query}`, body, headers, agent});
     },
     // Sends `signal` (by this child's handle) and waits for the exit, SIGKILL after a timeout.
     async stop(signal = 'SIGTERM', timeout = STOP_TIMEOUT) {

@@ -1,11 +1,10 @@
 'use strict';
-// Shared by the manager tests: a private directory with a secret file per manager, managers
-// as real child processes (withManager: one per test, leaving no host behind), requests that
-// carry the secret, and waiting for a pid to be gone.
+// Shared by the manager tests: a private directory per manager (its socket, host sockets and
+// logfiles go there), managers as real child processes (withManager: one per test, leaving no
+// host behind), requests over its Unix socket, and waiting for a pid to be gone.
 // Every process is stopped by its own pid or ChildProcess handle, never by name.
 
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -15,34 +14,30 @@ const {makeTempDir, readFirstLine, request, spawnBin, waitFor, waitForExit} = re
 // Long enough for a manager to SIGTERM its hosts and see them exit.
 const STOP_TIMEOUT = 15000;
 
-// A 0700 directory (mkdtemp's mode) holding a 0600 secret file, as Python creates them.
-function makeSecretDir() {
+// A 0700 directory (mkdtemp's mode), as Python makes it, and the manager's socket in it.
+function makeRunDir() {
   const dir = makeTempDir();
-  const secret = crypto.randomBytes(16).toString('hex');
-  const secretFile = path.join(dir, 'secret');
-  fs.writeFileSync(secretFile, `${secret}\n`, {mode: 0o600});
-  return {dir, secret, secretFile, remove: () => fs.rmSync(dir, {recursive: true, force: true})};
+  return {dir, socket: path.join(dir, 'manager.sock'), remove: () => fs.rmSync(dir, {recursive: true, force: true})};
 }
 
-// Requests to a manager on `port`: JSON bodies, the secret unless told otherwise.
-function managerClient(port, secret) {
-  const headers = (given) => (given === null ? {} : {'X-JS-Host-Secret': given});
+// Requests to the manager on `socketPath`, with JSON bodies.
+function managerClient(socketPath) {
   return {
-    post: (urlPath, body = {}, {secret: given = secret} = {}) =>
-      request(port, {method: 'POST', path: urlPath, body: typeof body === 'string' ? body : JSON.stringify(body), headers: headers(given)}),
-    get: (urlPath, {secret: given = secret} = {}) => request(port, {method: 'GET', path: urlPath, headers: headers(given)}),
+    post: (urlPath, body = {}, {headers} = {}) =>
+      request(socketPath, {method: 'POST', path: urlPath, body: typeof body === 'string' ? body : JSON.stringify(body), headers}),
+    get: (urlPath, {headers} = {}) => request(socketPath, {method: 'GET', path: urlPath, headers}),
   };
 }
 
-// Starts `js-host --manager --json` on an OS-assigned port with the secret dir's secret.
-async function startManager(secretDir, {args = []} = {}) {
-  const started = spawnBin(['--manager', '--secret-file', secretDir.secretFile, '--port', '0', '--json', ...args]);
+// Starts `js-host --manager --json` on the run dir's socket.
+async function startManager(runDir, {args = []} = {}) {
+  const started = spawnBin(['--manager', '--socket', runDir.socket, '--json', ...args]);
   const status = JSON.parse(await readFirstLine(started, 'the manager'));
   return {
     ...started,
-    ...managerClient(status.port, secretDir.secret),
+    ...managerClient(runDir.socket),
     status,
-    port: status.port,
+    socket: runDir.socket,
     // SIGTERM by this child's handle, then waits for the exit (SIGKILL after a timeout).
     async stop() {
       const {child} = started;
@@ -56,12 +51,12 @@ async function assertGone(pid, timeout = STOP_TIMEOUT) {
   await waitFor(() => !isProcessAlive(pid), {timeout, what: `pid ${pid} to exit`});
 }
 
-// Runs `body(manager, secretDir)` against a fresh manager, then stops the manager (by its
+// Runs `body(manager, runDir)` against a fresh manager, then stops the manager (by its
 // pid) and checks that every host pid it ever reported to a POST is gone: a manager must
 // never leave a host behind, whatever the test did to it.
 async function withManager(body) {
-  const secretDir = makeSecretDir();
-  const manager = await startManager(secretDir);
+  const runDir = makeRunDir();
+  const manager = await startManager(runDir);
   const hostPids = new Set();
   const post = manager.post;
   manager.post = async (...args) => {
@@ -70,11 +65,11 @@ async function withManager(body) {
     return res;
   };
   try {
-    await body(manager, secretDir);
+    await body(manager, runDir);
   } finally {
     await manager.stop();
     for (const pid of hostPids) await assertGone(pid);
-    secretDir.remove();
+    runDir.remove();
   }
 }
 
@@ -108,4 +103,4 @@ async function waitForHost(manager, config, predicate, what) {
   }
 }
 
-module.exports = {makeSecretDir, managerClient, startManager, assertGone, withManager, childPids, waitForHost};
+module.exports = {makeRunDir, managerClient, startManager, assertGone, withManager, childPids, waitForHost};

@@ -1,6 +1,6 @@
 'use strict';
 // The manager's hosts: started on request, shared between connections, stopped a while
-// after the last connection closes (or its owner dies), restarted on the same port, left
+// after the last connection closes (or its owner dies), restarted on the same socket, left
 // down after a crash; and the manager exiting once it has no hosts left.
 
 const assert = require('node:assert/strict');
@@ -17,14 +17,14 @@ const {assertGone, waitForHost, withManager} = require('./manager-helpers');
 const FUNCTIONS_CONFIG = fixture('functions.config.js');
 
 async function callHello(info, name) {
-  const res = await request(info.port, {path: '/function/hello_world', body: JSON.stringify({name})});
+  const res = await request(info.socket, {path: '/function/hello_world', body: JSON.stringify({name})});
   assert.equal(res.status, 200, res.text);
   return res.text;
 }
 
 describe('starting hosts', () => {
   test('/host/start starts a host that answers at its url; a second start reuses it', () =>
-    withManager(async (manager, secretDir) => {
+    withManager(async (manager, runDir) => {
       const res = await manager.post('/host/start', {config: FUNCTIONS_CONFIG});
       assert.equal(res.status, 200, res.text);
       assert.equal(res.headers['content-type'], 'application/json');
@@ -33,7 +33,7 @@ describe('starting hosts', () => {
         'config',
         'state',
         'pid',
-        'port',
+        'socket',
         'url',
         'logfile',
         'connections',
@@ -46,9 +46,10 @@ describe('starting hosts', () => {
       ]);
       assert.equal(info.config, fs.realpathSync(FUNCTIONS_CONFIG));
       assert.equal(info.state, 'running');
-      assert.equal(info.url, `http://127.0.0.1:${info.port}`);
+      assert.equal(info.url, `unix:${info.socket}`);
+      assert.equal(path.dirname(info.socket), runDir.dir);
       assert.equal(info.status.pid, info.pid);
-      assert.equal(info.status.config.port, info.port);
+      assert.equal(info.status.config.socket, info.socket);
       assert.equal(info.connections, 0);
       assert.equal(info.restarts, 0);
       assert.equal(info.exit, null);
@@ -56,7 +57,7 @@ describe('starting hosts', () => {
       assert.equal(info.started, true);
       assert.ok(!Number.isNaN(Date.parse(info.startedAt)));
       const digest = crypto.createHash('sha1').update(info.config).digest('hex').slice(0, 10);
-      assert.equal(info.logfile, path.join(secretDir.dir, `host-functions.config-${digest}.log`));
+      assert.equal(info.logfile, path.join(runDir.dir, `host-functions.config-${digest}.log`));
       assert.equal(await callHello(info, 'manager'), 'Hello, manager!');
       await waitFor(() => /hello_world 200/.test(fs.readFileSync(info.logfile, 'utf8')), {what: 'the call in the host logfile'});
 
@@ -68,12 +69,12 @@ describe('starting hosts', () => {
         status.hosts.map((host) => [host.config, host.pid, host.started]),
         [[info.config, info.pid, false]],
       );
-      assert.match(manager.output.stdout, /host started: .*functions\.config\.js \(start request; pid \d+, port \d+, logfile .*\)\n/);
+      assert.match(manager.output.stdout, /host started: .*functions\.config\.js \(start request; pid \d+, socket .*\.sock, logfile .*\)\n/);
     }));
 
   test('a symlink to a config shares the host of its target', () =>
-    withManager(async (manager, secretDir) => {
-      const link = path.join(secretDir.dir, 'linked.config.js');
+    withManager(async (manager, runDir) => {
+      const link = path.join(runDir.dir, 'linked.config.js');
       fs.symlinkSync(FUNCTIONS_CONFIG, link);
       const direct = (await manager.post('/host/start', {config: FUNCTIONS_CONFIG})).json();
       const linked = (await manager.post('/host/start', {config: link})).json();
@@ -97,12 +98,12 @@ describe('starting hosts', () => {
     }));
 
   test('the sourceRoot is the host working directory', () =>
-    withManager(async (manager, secretDir) => {
-      const config = path.join(secretDir.dir, 'cwd.config.js');
+    withManager(async (manager, runDir) => {
+      const config = path.join(runDir.dir, 'cwd.config.js');
       fs.writeFileSync(config, 'module.exports = {functions: {cwd(data, cb) { cb(null, process.cwd()); }}};\n');
-      const root = fs.mkdtempSync(path.join(secretDir.dir, 'root-'));
+      const root = fs.mkdtempSync(path.join(runDir.dir, 'root-'));
       const info = (await manager.post('/host/start', {config, sourceRoot: root})).json();
-      assert.equal((await request(info.port, {path: '/function/cwd', body: '{}'})).text, root);
+      assert.equal((await request(info.socket, {path: '/function/cwd', body: '{}'})).text, root);
     }));
 });
 
@@ -158,14 +159,14 @@ describe('connections', () => {
 });
 
 describe('restarts and crashes', () => {
-  test('/host/restart keeps port, logfile and connections; the pid changes', () =>
+  test('/host/restart keeps socket, logfile and connections; the pid changes', () =>
     withManager(async (manager) => {
       const before = (await manager.post('/host/connect', {config: FUNCTIONS_CONFIG, owner: process.pid, connection: 'a'})).json();
       const res = await manager.post('/host/restart', {config: FUNCTIONS_CONFIG});
       assert.equal(res.status, 200, res.text);
       const after = res.json();
       assert.notEqual(after.pid, before.pid);
-      assert.equal(after.port, before.port);
+      assert.equal(after.socket, before.socket);
       assert.equal(after.logfile, before.logfile);
       assert.equal(after.connections, 1);
       assert.equal(after.restarts, 1);
@@ -175,7 +176,7 @@ describe('restarts and crashes', () => {
       assert.match(manager.output.stdout, /host restarting: .* \(restart request\)\n/);
     }));
 
-  test('a host killed with SIGKILL stays down (state exited) until /host/start brings it back on its port', () =>
+  test('a host killed with SIGKILL stays down (state exited) until /host/start brings it back on its socket', () =>
     withManager(async (manager) => {
       const info = (await manager.post('/host/connect', {config: FUNCTIONS_CONFIG, owner: process.pid, connection: 'a'})).json();
       process.kill(info.pid, 'SIGKILL');
@@ -192,7 +193,7 @@ describe('restarts and crashes', () => {
       const back = (await manager.post('/host/start', {config: FUNCTIONS_CONFIG})).json();
       assert.equal(back.state, 'running');
       assert.equal(back.started, true);
-      assert.equal(back.port, info.port);
+      assert.equal(back.socket, info.socket);
       assert.notEqual(back.pid, info.pid);
       assert.equal(back.exit, null);
       assert.equal(back.connections, 1);

@@ -8,19 +8,19 @@ const path = require('node:path');
 const {after, before, beforeEach, describe, test} = require('node:test');
 
 const {fixture} = require('./helpers');
-const {assertGone, childPids, makeSecretDir, startManager} = require('./manager-helpers');
+const {assertGone, childPids, makeRunDir, startManager} = require('./manager-helpers');
 
 const FUNCTIONS_CONFIG = fixture('functions.config.js');
 
-let secretDir;
+let runDir;
 let manager;
 before(async () => {
-  secretDir = makeSecretDir();
-  manager = await startManager(secretDir);
+  runDir = makeRunDir();
+  manager = await startManager(runDir);
 });
 after(async () => {
   await manager?.stop();
-  secretDir?.remove();
+  runDir?.remove();
 });
 
 function assertRefused(res, status, name, pattern) {
@@ -62,13 +62,13 @@ describe('config paths', () => {
   for (const route of ['/host/start', '/host/connect', '/host/stop', '/host/restart', '/host/status', '/host/disconnect']) {
     test(`${route}: missing, not a string, relative, missing file, directory`, async () => {
       const extra = {owner: process.pid, connection: 'c'};
-      const missing = path.join(secretDir.dir, 'missing.config.js');
+      const missing = path.join(runDir.dir, 'missing.config.js');
       for (const [body, pattern] of [
         [{...extra}, /"config" is missing: name the host by the absolute path of its config file/],
         [{...extra, config: 42}, /"config" must be a string \(an absolute path\), got a number/],
         [{...extra, config: 'host.config.js'}, /"config" must be an absolute path, got "host\.config\.js"/],
         [{...extra, config: missing}, new RegExp(`config file ${missing} does not exist`)],
-        [{...extra, config: secretDir.dir}, new RegExp(`config ${secretDir.dir} is not a regular file \\(a directory\\)`)],
+        [{...extra, config: runDir.dir}, new RegExp(`config ${runDir.dir} is not a regular file \\(a directory\\)`)],
       ]) {
         assertRefused(await manager.post(route, body), 400, 'InvalidConfigPath', pattern);
       }
@@ -91,7 +91,7 @@ describe('config paths', () => {
       [{...connect, connection: ''}, /"connection" must be a non-empty string/],
       [{...connect, sourceRoot: 'src'}, /"sourceRoot" must be an absolute path, got "src"/],
       [{...connect, sourceRoot: FUNCTIONS_CONFIG}, /sourceRoot .* is not a directory/],
-      [{...connect, sourceRoot: path.join(secretDir.dir, 'nowhere')}, /sourceRoot .*nowhere does not exist/],
+      [{...connect, sourceRoot: path.join(runDir.dir, 'nowhere')}, /sourceRoot .*nowhere does not exist/],
       [{...connect, restartOnChange: 'yes'}, /"restartOnChange" must be true or false, got "yes"/],
       [{...connect, disconnectTimeout: -1}, /"disconnectTimeout" must be a number of milliseconds from 0 to 2147483647, got -1/],
     ]) {
@@ -110,11 +110,11 @@ describe('config paths', () => {
 describe('a config that does not load', () => {
   beforeEach(async () => {
     await manager.stop();
-    manager = await startManager(secretDir);
+    manager = await startManager(runDir);
   });
 
   test('500 HostStartFailed with the SyntaxError, its logfile, and no host process left', async () => {
-    const config = path.join(secretDir.dir, 'syntax.config.js');
+    const config = path.join(runDir.dir, 'syntax.config.js');
     fs.writeFileSync(config, 'module.exports = {\n  functions: {\n    a: 1\n    b: 2\n  }\n};\n');
     const res = await manager.post('/host/connect', {config, owner: process.pid, connection: 'c', disconnectTimeout: 60000});
     const body = assertRefused(res, 500, 'HostStartFailed', new RegExp(`^${config} failed to start: js-host: cannot load config file ${config}: SyntaxError: Unexpected identifier`));
@@ -141,7 +141,7 @@ describe('a config that does not load', () => {
   });
 
   test('a config that exits while loading: 500 with what it printed, no process left', async () => {
-    const config = path.join(secretDir.dir, 'exits.config.js');
+    const config = path.join(runDir.dir, 'exits.config.js');
     fs.writeFileSync(config, "process.stderr.write('giving up\\n'); process.exit(3);\n");
     const res = await manager.post('/host/start', {config});
     const body = assertRefused(res, 500, 'HostStartFailed', /failed to start: giving up$/);

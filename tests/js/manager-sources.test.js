@@ -20,7 +20,7 @@ function makeProject(dir) {
 }
 
 async function greet(info) {
-  const res = await request(info.port, {path: '/function/greet', body: '{}'});
+  const res = await request(info.socket, {path: '/function/greet', body: '{}'});
   assert.equal(res.status, 200, res.text);
   return res.text;
 }
@@ -28,8 +28,8 @@ async function greet(info) {
 // Each test gets a manager (withManager: stopped afterwards, every host pid it reported
 // checked gone) and a project in the manager's private directory.
 function withProject(body) {
-  return withManager(async (manager, secretDir) => {
-    const project = makeProject(secretDir.dir);
+  return withManager(async (manager, runDir) => {
+    const project = makeProject(runDir.dir);
     const connect = async (options = {}) => {
       const res = await manager.post('/host/connect', {config: project.config, owner: process.pid, connection: 'c', ...options});
       assert.equal(res.status, 200, res.text);
@@ -65,7 +65,7 @@ describe('stale hosts', () => {
       fs.writeFileSync(helper, "module.exports = 'Howdy';\n");
       const fresh = await connect({restartOnChange: true});
       assert.notEqual(fresh.pid, info.pid);
-      assert.equal(fresh.port, info.port);
+      assert.equal(fresh.socket, info.socket);
       assert.equal(fresh.stale, false);
       assert.equal(fresh.started, true);
       assert.equal(fresh.restarts, 1);
@@ -75,12 +75,12 @@ describe('stale hosts', () => {
 });
 
 describe('restartOnChange', () => {
-  test('a change to a source file restarts the host on its port; the new code answers', () =>
+  test('a change to a source file restarts the host on its socket; the new code answers', () =>
     withProject(async ({manager, helper, connect, waitFor}) => {
       const info = await connect({restartOnChange: true});
       fs.writeFileSync(helper, "module.exports = 'Howdy';\n");
       const restarted = await waitFor((host) => host.pid !== info.pid && host.state === 'running', 'a restart');
-      assert.equal(restarted.port, info.port);
+      assert.equal(restarted.socket, info.socket);
       assert.equal(restarted.logfile, info.logfile);
       assert.equal(restarted.connections, 1);
       assert.equal(await greet(restarted), 'Howdy');
@@ -120,7 +120,7 @@ describe('restartOnChange', () => {
 
       fs.writeFileSync(helper, "module.exports = 'Fixed';\n");
       const fixed = await waitFor((host) => host.state === 'running' && host.pid !== info.pid, 'the fixed start');
-      assert.equal(fixed.port, info.port);
+      assert.equal(fixed.socket, info.socket);
       assert.equal(await greet(fixed), 'Fixed');
       assert.equal((await manager.post('/host/status', {config})).json().stale, false);
     }));

@@ -43,6 +43,7 @@ describe('GET /status', () => {
     assert.deepEqual(Object.keys(status.config), [
       'address',
       'port',
+      'socket',
       'requestDataLimit',
       'functions',
       'configFile',
@@ -52,6 +53,8 @@ describe('GET /status', () => {
     ]);
     assert.equal(status.node, process.version);
     assert.equal(status.config.port, host.port);
+    assert.equal(status.config.address, '127.0.0.1');
+    assert.equal(status.config.socket, null);
     assert.deepEqual(status.config.functions, [...status.config.functions].sort());
     assert.match(status.config.configHash, /^[0-9a-f]{40}$/);
   });

@@ -7,12 +7,12 @@ const fs = require('node:fs');
 const path = require('node:path');
 const {after, before, describe, test} = require('node:test');
 
-const {sourceHash} = require('../../django_js_host/js/lib/sources');
+const {sourceHash} = require('../../django_js_host/js/lib/protocol');
 const {makeTempDir, runCli, sha1, startHost} = require('./helpers');
 
-// The recipe, written out again the way Python does it.
+// The recipe, written out again the way Python does it, over the paths in the order given.
 function expectedSourceHash(paths) {
-  const lines = [...paths].sort().map((file) => {
+  const lines = paths.map((file) => {
     let digest = 'missing';
     if (fs.existsSync(file)) digest = sha1(fs.readFileSync(file));
     return `${file}\0${digest}\n`;
@@ -60,9 +60,11 @@ describe('sourceFiles and sourceHash', () => {
     }
   });
 
-  test('sourceHash() follows the recipe, sorts its input and marks unreadable files', () => {
+  test('sourceHash() follows the recipe, in the order given, and marks unreadable files', () => {
     const missing = path.join(dir, 'gone.js');
-    assert.equal(sourceHash([helper, config, missing]), expectedSourceHash([config, helper, missing]));
+    assert.equal(sourceHash([config, helper, missing]), expectedSourceHash([config, helper, missing]));
+    assert.equal(sourceHash([helper, config]), expectedSourceHash([helper, config]));
+    assert.notEqual(sourceHash([helper, config]), sourceHash([config, helper]));
     assert.equal(sourceHash([missing]), sha1(`${missing}\0missing\n`));
     assert.equal(sourceHash([]), sha1(''));
   });

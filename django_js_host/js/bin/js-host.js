@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 // The js-host command. It owns the process: argv, the first stdout line (Python reads it
-// to learn the port), signals and exit codes. The host itself lives in ../lib/host.js, the
-// development manager (--manager) in ../lib/manager.js, the primary of a multi-process host
-// (--workers) in ../lib/cluster.js and its workers' side in ../lib/cluster-worker.js.
+// to learn where the host listens), signals and exit codes. The host itself lives in
+// ../lib/host.js, the development manager (--manager) in ../lib/manager.js, the primary of a
+// multi-process host (--workers) in ../lib/cluster.js and its workers' side in
+// ../lib/cluster-worker.js.
 //
 // Exit codes: 0 done, 1 config / logfile / listen failure or a fatal uncaught exception,
 // 2 bad command line.
@@ -11,23 +12,21 @@
 const path = require('node:path');
 const {parseArgs} = require('node:util');
 
-const {isLoopbackAddress, readSecretFile, SecretFileError} = require('../lib/access');
+const {checkPrivateDirectory, PrivateDirectoryError} = require('../lib/access');
 const {CLUSTER_FLAGS, parseClusterOptions, startCluster} = require('../lib/cluster');
 const {isClusterWorker, clusterWorkerRole} = require('../lib/cluster-worker');
-const {ConfigError, loadConfig, parsePort, parseAddress} = require('../lib/config');
+const {ConfigError, TOKEN_ENV, loadConfig, parsePort, parseAddress} = require('../lib/config');
 const {startDetached, reportStart} = require('../lib/detach');
-const {createHost, hostStatus, formatAddress} = require('../lib/host');
+const {createHost, hostStatus, describeLocation} = require('../lib/host');
 const {attributeEscapedErrors} = require('../lib/invoke');
 const {createLogger, timestamp} = require('../lib/log');
 const {createManager} = require('../lib/manager');
 const {stopWhenOrphanedAndIdle} = require('../lib/orphan');
+const {checkSocketPath, SocketPathError} = require('../lib/unix-socket');
 const {version} = require('../package.json');
 
-const DEFAULT_MANAGER_ADDRESS = '127.0.0.1';
-const DEFAULT_MANAGER_PORT = 9009;
-
 const USAGE = `Usage: js-host CONFIG [options]
-       js-host --manager --secret-file F [--address A] [--port N] [--logfile F] [--json] [--detach]
+       js-host --manager --socket PATH [--logfile F] [--json] [--detach]
 
 Serves the functions exported by the config file CONFIG over HTTP:
 GET /status, POST /function/<name>?hash=<sha1 of body> with a JSON object body.
@@ -35,17 +34,26 @@ GET /status, POST /function/<name>?hash=<sha1 of body> with a JSON object body.
 Options:
   --port N       listen on port N, 0 for any free port (overrides the config file)
   --address A    listen on address A (overrides the config file)
+  --socket PATH  listen on the Unix socket PATH instead of TCP (overrides the config file;
+                 not with --port or --address). A stale socket file there is replaced
   --json         once listening, print the host's status as one JSON line first
   --config       print the status the host would report as one JSON line, and exit
   --logfile F    also append all output (stdout and stderr) to the file F
   --version      print the version and exit
   --help         print this help and exit
 
+On TCP the host answers only requests whose Host header names it (loopback, localhost, its
+address, or the config's allowedHosts). Requests from browsers (with an Origin header, or
+a cross-site Sec-Fetch-Site) and POST bodies other than application/json are refused. With
+a token (the config's \`token\`, or the environment variable ${TOKEN_ENV}, which wins),
+every request must carry it in the X-JS-Host-Token header.
+
 Several processes (node:cluster), for a host that needs more than one CPU:
-  --workers N    run N worker processes sharing the port, each a host loading its own copy
-                 of the config; auto for one per available CPU. A primary process starts
-                 them, prints the status line once all listen, and replaces a worker that
-                 dies (after a pause doubling from 100 ms to 10 s while they keep dying)
+  --workers N    run N worker processes sharing the port or socket, each a host loading
+                 its own copy of the config; auto for one per available CPU. A primary
+                 process starts them, prints the status line once all listen, and replaces
+                 a worker that dies (after a pause doubling from 100 ms to 10 s while they
+                 keep dying)
   --max-requests N
                  recycle a worker once it has received N requests: its replacement starts
                  first, and once that one listens the old worker finishes its calls and exits
@@ -61,10 +69,10 @@ load the config or to listen while no other worker listens makes the primary exi
 the worker's error.
 
 With --manager, runs the development manager instead: it starts one host per config file
-on request and stops it once no process is connected to it. Every request must carry the
-secret read from the secret file in the X-JS-Host-Secret header; host logfiles go next to
-that file. It listens on loopback only (default ${DEFAULT_MANAGER_ADDRESS}:${DEFAULT_MANAGER_PORT}).
-  --secret-file F  the file holding the secret (mode 600, in a directory only you can write)
+on request and stops it once no process is connected to it. It listens on a Unix socket
+only, in a directory that only you can enter (mode 700), which is what keeps it yours;
+its hosts' sockets and logfiles go in that directory too.
+  --socket PATH    the manager's socket
   --detach         start the manager in the background and exit once it listens
 `;
 
@@ -77,14 +85,14 @@ const OPTIONS = {
   version: {type: 'boolean'},
   help: {type: 'boolean'},
   manager: {type: 'boolean'},
-  'secret-file': {type: 'string'},
+  socket: {type: 'string'},
   detach: {type: 'boolean'},
   workers: {type: 'string'},
   'max-requests': {type: 'string'},
   'max-requests-jitter': {type: 'string'},
   'max-memory': {type: 'string'},
 };
-const MANAGER_ONLY = ['secret-file', 'detach'];
+const MANAGER_ONLY = ['detach'];
 
 // How long an exit waits for the last log lines to be written out.
 const FLUSH_TIMEOUT = 1000;
@@ -104,6 +112,8 @@ function flushAndExit(logger, code) {
 }
 
 function describeListenError(err) {
+  // unix-socket.js's errors name the path and what is in the way.
+  if (err instanceof SocketPathError) return err.message;
   const reasons = {
     EADDRINUSE: 'address already in use',
     EADDRNOTAVAIL: 'address not available on this machine',
@@ -126,11 +136,27 @@ function parseCommandLine(argv) {
   if (positionals.length !== 1) {
     throw new Error(positionals.length ? `expected one CONFIG path, got ${positionals.length}` : 'missing CONFIG path');
   }
+  if (values.socket !== undefined && (values.port !== undefined || values.address !== undefined)) {
+    throw new Error(`--socket listens on a Unix socket instead of TCP: it does not go with --${values.port !== undefined ? 'port' : 'address'}`);
+  }
   const overrides = {
     port: values.port === undefined ? undefined : parsePort(values.port, '--port'),
     address: values.address === undefined ? undefined : parseAddress(values.address, '--address'),
+    socket: values.socket === undefined ? undefined : parseSocketOption(values.socket),
   };
   return {values, configPath: positionals[0], overrides, cluster: parseClusterOptions(values)};
+}
+
+// An absolute socket path (a relative one is taken from the current directory).
+function parseSocketOption(value) {
+  if (value === '' || value.includes('\0')) throw new Error(`--socket must be a path, got ${JSON.stringify(value)}`);
+  const socketPath = path.resolve(value);
+  try {
+    checkSocketPath(socketPath);
+  } catch (err) {
+    throw new Error(`--socket: ${err.message}`);
+  }
+  return socketPath;
 }
 
 function parseManagerOptions(values, positionals) {
@@ -138,16 +164,13 @@ function parseManagerOptions(values, positionals) {
   if (values.config) throw new Error('--config does not go with --manager');
   const hostOnly = CLUSTER_FLAGS.find((flag) => values[flag] !== undefined);
   if (hostOnly) throw new Error(`--${hostOnly} does not go with --manager`);
-  if (!values['secret-file']) throw new Error('--manager needs --secret-file F');
-  const address = values.address === undefined ? DEFAULT_MANAGER_ADDRESS : parseAddress(values.address, '--address');
-  // The manager starts processes that run code as this user: never reachable from the network.
-  if (!isLoopbackAddress(address)) {
-    throw new Error(`--address ${address} is not a loopback address; the manager runs code as this user, so it only listens on 127.0.0.0/8, ::1 or localhost`);
+  // The manager starts processes that run code as this user: no TCP port, where any local
+  // user or a browser tab could reach it.
+  if (values.address !== undefined || values.port !== undefined || values.socket === undefined) {
+    throw new Error('the manager listens on a Unix socket only: --socket PATH');
   }
   return {
-    address,
-    port: values.port === undefined ? DEFAULT_MANAGER_PORT : parsePort(values.port, '--port'),
-    secretFile: values['secret-file'],
+    socketPath: parseSocketOption(values.socket),
     logfile: values.logfile,
     json: Boolean(values.json),
     detach: Boolean(values.detach),
@@ -170,10 +193,12 @@ function standaloneRole(logger, values) {
   return {
     label: 'Host',
     statusExtras: undefined,
+    // createHost's own: listenOnSocket, which replaces a stale socket file.
+    bindSocket: undefined,
     overrides: (overrides) => overrides,
     reportStartFailure: (text) => logger.error(text),
-    listening(host, address) {
-      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${formatAddress(address.address, address.port)}`);
+    listening(host) {
+      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${host.location()}`);
     },
     // `drain(why)` drains the host and exits; called again, it cuts what is left.
     onStopRequest(drain, host) {
@@ -213,15 +238,14 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
     failToStart(`js-host: ${err.message}`);
     return;
   }
-  const host = createHost(config, {logger, statusExtras: role.statusExtras});
-  let address;
+  const host = createHost(config, {logger, statusExtras: role.statusExtras, bindSocket: role.bindSocket});
   try {
-    address = await host.listen();
+    await host.listen();
   } catch (err) {
-    failToStart(`js-host: cannot listen on ${formatAddress(config.address, config.port)}: ${describeListenError(err)}`);
+    failToStart(`js-host: cannot listen on ${describeLocation(config)}: ${describeListenError(err)}`);
     return;
   }
-  role.listening(host, address);
+  role.listening(host);
 
   let stopping = false;
   const stop = async (why) => {
@@ -252,8 +276,7 @@ function serveCluster(values, {workers}) {
     flushAndExit(logger, 1);
   });
   const announce = (status) => {
-    const {address, port} = status.config;
-    logger.releaseStdout(values.json ? JSON.stringify(status) : `Host listening at ${formatAddress(address, port)}`);
+    logger.releaseStdout(values.json ? JSON.stringify(status) : `Host listening at ${describeLocation(status.config)}`);
   };
   const primary = startCluster({count: workers, logger, announce});
   process.on('SIGTERM', primary.stop);
@@ -282,7 +305,7 @@ function printConfigStatus(configPath, overrides) {
 // stdout and stderr, copied to --logfile if given. Stdout is held back until the line saying
 // it listens, which comes first in both modes. Every way it fails to start is also reported
 // to a `--detach` parent, which prints it.
-async function runManager({address, port, secretFile, logfile, json}) {
+async function runManager({socketPath, logfile, json}) {
   let logger;
   try {
     logger = createLogger({logfile, holdStdout: true});
@@ -294,33 +317,32 @@ async function runManager({address, port, secretFile, logfile, json}) {
     logger.error(text);
     reportStart({failed: text}).then(() => flushAndExit(logger, 1));
   };
-  let secret;
+  // Its socket's directory is what keeps the manager to its user: refuse a looser one.
+  const logDir = path.dirname(socketPath);
   try {
-    secret = readSecretFile(secretFile);
+    checkPrivateDirectory(logDir);
   } catch (err) {
-    if (!(err instanceof SecretFileError)) throw err;
+    if (!(err instanceof PrivateDirectoryError)) throw err;
     failToStart(`js-host: ${err.message}`);
     return;
   }
-  const logDir = path.dirname(path.resolve(secretFile));
-  const manager = createManager({address, port, secret, logDir, logger, bin: __filename});
+  const manager = createManager({socketPath, runDir: logDir, logger, bin: __filename});
   // Whatever way this process ends, no host is left behind.
   process.on('exit', manager.signalHosts);
   process.on('uncaughtException', (err) => {
     logger.error(`${timestamp()} fatal: uncaught exception in the manager; stopping its hosts and exiting\n${describeThrown(err)}`);
     flushAndExit(logger, 1);
   });
-  let bound;
   try {
-    bound = await manager.listen();
+    await manager.listen();
   } catch (err) {
-    failToStart(`js-host: cannot listen on ${formatAddress(address, port)}: ${describeListenError(err)}`);
+    failToStart(`js-host: cannot listen on unix:${socketPath}: ${describeListenError(err)}`);
     return;
   }
-  // Before anyone can learn the port: a signal from then on stops the hosts too.
+  // Before anyone learns that it listens: a signal from then on stops the hosts too.
   process.on('SIGTERM', () => manager.stop('SIGTERM'));
   process.on('SIGINT', () => manager.stop('SIGINT'));
-  const line = json ? JSON.stringify(manager.status()) : `Manager listening at ${formatAddress(bound.address, bound.port)}`;
+  const line = json ? JSON.stringify(manager.status()) : `Manager listening at unix:${socketPath}`;
   logger.releaseStdout(line);
   await reportStart({listening: line});
   await manager.stopped;
@@ -329,8 +351,8 @@ async function runManager({address, port, secretFile, logfile, json}) {
 
 // The manager command line again, without --detach and --logfile: the detached manager's
 // stdout and stderr are the logfile itself.
-async function runDetachedManager({address, port, secretFile, logfile, json}) {
-  const args = [__filename, '--manager', '--secret-file', secretFile, '--address', address, '--port', String(port)];
+async function runDetachedManager({socketPath, logfile, json}) {
+  const args = [__filename, '--manager', '--socket', socketPath];
   let line;
   try {
     line = await startDetached(json ? [...args, '--json'] : args, logfile);

@@ -3,7 +3,7 @@
 // Content-Length (never chunked) so the Python client and any caching proxy in front see
 // complete, sized answers. Errors are JSON {name, message}: the Python client reads them.
 
-const JSON_TYPE = 'application/json';
+const {JSON_TYPE} = require('./protocol');
 
 // Past the limit the rest of a body is still read and thrown away, because Python's
 // http.client sends its whole body before it reads the answer: closing under it would give

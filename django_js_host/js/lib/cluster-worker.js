@@ -4,6 +4,8 @@
 // how it reports its start and learns to stop, which is the role object made here:
 // - a start-up failure (config error, port in use) goes to the primary, which prints one
 //   and exits 1, rather than N copies on stderr;
+// - on a Unix socket it binds once, after the primary has cleared a stale socket file and
+//   set the file's mode (the primary binds for all workers; see cluster.js);
 // - its status goes to the primary, which prints the one status line once all workers
 //   listen; until the primary says that line is out, stdout is held back (--json), so the
 //   line stays the first even when a config prints while loading;
@@ -19,6 +21,7 @@ const {randomInt} = require('node:crypto');
 const net = require('node:net');
 
 const {timestamp} = require('./log');
+const {bindSocket, SocketPathError} = require('./unix-socket');
 
 // What the primary and its workers say to each other over the IPC channel.
 const MESSAGES = Object.freeze({
@@ -26,7 +29,9 @@ const MESSAGES = Object.freeze({
   LISTENING: 'js-host:listening', // {status, shutdownGracePeriod}
   START_FAILED: 'js-host:start-failed', // {text}: what a standalone host would print
   RECYCLE: 'js-host:recycle', // {reason}
+  PREPARE_SOCKET: 'js-host:prepare-socket', // {path, mode}: before binding it
   // primary -> worker
+  SOCKET_PREPARED: 'js-host:socket-prepared', // {path, error: null or {message, code}}
   RELEASE_STDOUT: 'js-host:release-stdout',
   STOP: 'js-host:stop', // {why, now}: drain (now: cut what is left)
 });
@@ -142,12 +147,29 @@ function clusterWorkerRole(logger, limits) {
   // A stop that came before serve() could act on it (the config was still loading).
   let pendingStop = null;
   let stop = (why, now) => (pendingStop = {why, now});
+  // Waiting for SOCKET_PREPARED: socket path -> its resolve function.
+  const socketsPreparing = new Map();
 
   // Registered at once, so that no message is dropped for want of a listener.
   process.on('message', (message) => {
     if (message?.type === MESSAGES.RELEASE_STDOUT) logger.releaseStdout();
     else if (message?.type === MESSAGES.STOP) stop(message.why, message.now);
+    else if (message?.type === MESSAGES.SOCKET_PREPARED) socketsPreparing.get(message.path)?.(message.error);
   });
+
+  // createHost's bindSocket. No stale-file handling here: workers bind through the primary's
+  // one handle per path, and a worker retrying a failed listen would ask for another handle
+  // (node:cluster counts its listen calls), binding the path twice. The primary clears the
+  // file once, before the first bind, and sets the mode through its umask.
+  async function bindPreparedSocket(server, socketPath, mode) {
+    const error = await new Promise((resolve) => {
+      socketsPreparing.set(socketPath, resolve);
+      tellPrimary({type: MESSAGES.PREPARE_SOCKET, path: socketPath, mode});
+    });
+    socketsPreparing.delete(socketPath);
+    if (error) throw new SocketPathError(error.message, error.code);
+    await bindSocket(server, socketPath, null);
+  }
   // Ctrl-C in a terminal signals the whole process group: the primary decides.
   process.on('SIGINT', () => {});
   // node:cluster exits the worker at once when the channel closes (the primary was killed);
@@ -169,6 +191,7 @@ function clusterWorkerRole(logger, limits) {
     label,
     // Shown in GET /status by whichever worker answers; its own pid is already there.
     statusExtras: {workers: {count: workerCount, primaryPid: process.ppid}},
+    bindSocket: bindPreparedSocket,
     overrides: (overrides) => (assignedPort === undefined ? overrides : {...overrides, port: Number(assignedPort)}),
     reportStartFailure: (text) => tellPrimary({type: MESSAGES.START_FAILED, text}),
     listening(host) {

@@ -11,13 +11,17 @@
 //   first, and only once that one listens tells the old one to drain and exit, so no call
 //   is lost and the number of workers serving never dips;
 // - on stop(), drains every worker (each within its config's shutdownGracePeriod) and
-//   resolves `stopped` with the exit code.
+//   resolves `stopped` with the exit code;
+// - for a host on a Unix socket, clears a stale socket file before the first worker binds
+//   it, and sets its process umask so that the file is created with the config's
+//   socketMode: node:cluster binds in the primary, for all workers (prepareSocket).
 
 const cluster = require('node:cluster');
 const os = require('node:os');
 
 const {MESSAGES, ENV} = require('./cluster-worker');
 const {timestamp} = require('./log');
+const {clearStaleSocket} = require('./unix-socket');
 
 // Replacing a worker that died waits FIRST_BACKOFF, doubled after each death up to
 // MAX_BACKOFF, so a worker that crashes at once (a config broken on disk, a function killing
@@ -98,6 +102,11 @@ function startCluster({count, logger, announce}) {
   let killTimer = null;
   let resolveStopped;
   const stopped = new Promise((resolve) => (resolveStopped = resolve));
+  // Socket path -> a promise of null once ready for the workers to bind, or of the error
+  // {message, code} that keeps it from being used (a server already answers there).
+  const preparedSockets = new Map();
+  // The umask this process had before prepareSocket set its own; workers are forked with it.
+  let forkUmask = null;
 
   // Whatever way the primary ends, no worker outlives it stuck in a loop (a worker that can
   // still run JS exits by itself once its IPC channel closes).
@@ -115,7 +124,7 @@ function startCluster({count, logger, announce}) {
     const listenPort = holder ? holder.listenPort : port;
     const env = {[ENV.COUNT]: String(count)};
     if (listenPort !== null) env[ENV.PORT] = String(listenPort);
-    const worker = cluster.fork(env);
+    const worker = withForkUmask(() => cluster.fork(env));
     const record = {worker, pid: worker.process.pid, state: 'starting', listenPort, listeningSince: 0, retiring: null, failure: null};
     records.add(record);
     log(`worker ${record.pid} started`);
@@ -135,6 +144,40 @@ function startCluster({count, logger, announce}) {
       disconnected = true;
       whenGone();
     });
+  }
+
+  // The workers' own umask is the one this process was started with: a function creating
+  // files gets what the user expects.
+  function withForkUmask(fork) {
+    if (forkUmask === null) return fork();
+    const socketUmask = process.umask(forkUmask);
+    try {
+      return fork();
+    } finally {
+      process.umask(socketUmask);
+    }
+  }
+
+  // A worker is about to bind `socketPath` (every worker asks; its config names the path,
+  // and the primary loads no config). The first time, a stale socket file is removed (a
+  // file a server answers on, or that is no socket, fails every worker alike) and the umask
+  // set for `mode`, before any worker binds: clearing once a worker listens would probe our
+  // own workers. Later binds (a replacement, or all workers gone and the file with them)
+  // find the path free or shared.
+  function prepareSocket(record, {path: socketPath, mode}) {
+    let prepared = preparedSockets.get(socketPath);
+    if (prepared === undefined) {
+      prepared = clearStaleSocket(socketPath).then(
+        () => {
+          const previous = process.umask(0o777 & ~mode);
+          forkUmask ??= previous;
+          return null;
+        },
+        (err) => ({message: err.message, code: err.code}),
+      );
+      preparedSockets.set(socketPath, prepared);
+    }
+    prepared.then((error) => tell(record, {type: MESSAGES.SOCKET_PREPARED, path: socketPath, error}));
   }
 
   // Forks workers until `count` are starting or serving (a retiring worker is not counted:
@@ -175,6 +218,8 @@ function startCluster({count, logger, announce}) {
     switch (message?.type) {
       case MESSAGES.LISTENING:
         return onListening(record, message);
+      case MESSAGES.PREPARE_SOCKET:
+        return prepareSocket(record, message);
       case MESSAGES.START_FAILED:
         record.failure = String(message.text);
         return undefined;

@@ -5,32 +5,53 @@
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const net = require('node:net');
 const path = require('node:path');
 
-const {sourceFilesLoadedSince, sourceHash} = require('./sources');
+const {CALLABLE_NAME, isCallableName, sourceHash} = require('./protocol');
+const {sourceFilesLoadedSince} = require('./sources');
+const {checkSocketPath} = require('./unix-socket');
 
+// The environment variable holding the host's token; it wins over the config's `token`,
+// so that a secret need not be written in a file kept with the code.
+const TOKEN_ENV = 'JS_HOST_TOKEN';
+
+// host.config.js keys besides `functions`:
+// - address, port: where a TCP host listens.
+// - socket: the path of a Unix socket to listen on instead (relative to the config file's
+//   directory); null listens on TCP. Who may connect is then up to the file system:
+// - socketMode: the socket file's mode; 0o600 (its user only) by default. For a web server
+//   running as another user (nginx as www-data), use `socketMode: 0o660` and put the socket
+//   in a setgid directory (chmod g+s) whose group that user is in: the socket takes the
+//   directory's group.
+// - allowedHosts: more names a TCP host answers to in the Host header, besides loopback
+//   addresses, localhost and its own `address` (guard.js): the names a proxy or another
+//   machine uses to reach it. The port is not compared.
+// - token: a shared secret every request must carry in the X-JS-Host-Token header
+//   (JS_HOST_TOKEN in the environment wins over it). Never logged, never in /status.
 const DEFAULTS = {
   address: '127.0.0.1',
   port: 9009,
+  socket: null,
+  socketMode: 0o600,
+  allowedHosts: [],
+  token: null,
   requestDataLimit: 10 * 1024 * 1024,
   shutdownGracePeriod: 10000,
 };
-
-// Names travel as a raw URL path segment, never percent-decoded, so only characters that
-// need no escaping can be called; '.' and '..' would be rewritten by URL normalisers.
-const CALLABLE_NAME = /^[A-Za-z0-9_$.-]+$/;
 
 // The units js-host 0.12 accepted for requestDataLimit (it used the `bytes` package).
 const BYTE_UNITS = {b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4};
 const BYTE_SIZE = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$/i;
 
+// A host name in the Host header: letters, digits, '-', '_' and dots.
+const HOST_NAME = /^[a-z0-9_.-]+$/i;
+// What a header value can carry unchanged: visible ASCII, no spaces (the ends are trimmed).
+const TOKEN_TEXT = /^[\x21-\x7e]+$/;
+
 // A problem with a value, as opposed to JS code that failed: no stack is worth showing.
 class ConfigError extends Error {}
 ConfigError.prototype.name = 'ConfigError';
-
-function isCallableName(name) {
-  return CALLABLE_NAME.test(name) && name !== '.' && name !== '..';
-}
 
 function describeType(value) {
   if (value === null) return 'null';
@@ -70,6 +91,48 @@ function parseAddress(value, source) {
   throw new ConfigError(`${source} must be a host name or IP address, got ${JSON.stringify(value)}`);
 }
 
+// An absolute socket path, or null; a relative one is taken from `baseDir`.
+function parseSocketPath(value, source, baseDir) {
+  if (value === null) return null;
+  if (typeof value !== 'string' || value === '' || value.includes('\0')) {
+    throw new ConfigError(`${source} must be the path of a Unix socket (or null for TCP), got ${JSON.stringify(value)}`);
+  }
+  const socketPath = path.resolve(baseDir, value);
+  try {
+    checkSocketPath(socketPath);
+  } catch (err) {
+    throw new ConfigError(`${source}: ${err.message}`);
+  }
+  return socketPath;
+}
+
+function parseSocketMode(value, source) {
+  if (Number.isInteger(value) && value >= 0 && value <= 0o777) return value;
+  throw new ConfigError(`${source} must be a file mode from 0 to 0o777, like 0o600 or 0o660, got ${JSON.stringify(value)}`);
+}
+
+// Lowercased, an IPv6 address without its brackets: as guard.js compares them.
+function parseAllowedHosts(value, source) {
+  if (!Array.isArray(value)) throw new ConfigError(`${source} must be an array of host names, got ${describeType(value)}`);
+  return value.map((entry, index) => {
+    const where = `${source}[${index}]`;
+    if (typeof entry !== 'string') throw new ConfigError(`${where} must be a host name or IP address, got ${describeType(entry)}`);
+    const name = entry.startsWith('[') && entry.endsWith(']') ? entry.slice(1, -1) : entry;
+    if (net.isIPv6(name) || HOST_NAME.test(name)) return name.toLowerCase();
+    throw new ConfigError(`${where} must be a host name or IP address without a port (the port is not compared), got ${JSON.stringify(entry)}`);
+  });
+}
+
+// The token from the environment, else the config's; null for none. Messages never show it.
+function parseToken(fromFile, env) {
+  const fromEnv = env[TOKEN_ENV];
+  const [value, source] = fromEnv ? [fromEnv, `the environment variable ${TOKEN_ENV}`] : [fromFile, 'token'];
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' && TOKEN_TEXT.test(value)) return value;
+  const what = typeof value === 'string' ? 'a string with spaces or characters outside visible ASCII' : describeType(value);
+  throw new ConfigError(`${source} must be a string of visible ASCII characters without spaces, got ${what}`);
+}
+
 function collectFunctions(functions) {
   if (functions === null || typeof functions !== 'object' || Array.isArray(functions)) {
     throw new ConfigError(`"functions" must be an object of functions, like {functions: {name: fn}}, got ${describeType(functions)}`);
@@ -92,15 +155,23 @@ function collectFunctions(functions) {
   return byName;
 }
 
-function checkConfig(exported, overrides) {
+// `configDir`: where a relative socket path starts. `env`: where JS_HOST_TOKEN is read.
+function checkConfig(exported, overrides, configDir, env) {
   if (exported === null || typeof exported !== 'object' || Array.isArray(exported)) {
     throw new ConfigError(`module.exports must be an object like {functions: {name: fn}}, got ${describeType(exported)}`);
   }
   const setting = (key) => (exported[key] === undefined ? DEFAULTS[key] : exported[key]);
+  const socket = parseSocketPath(setting('socket'), 'socket', configDir);
+  // The command line picks the transport: --socket a socket, --port or --address TCP.
+  const tcpOverride = overrides.port !== undefined || overrides.address !== undefined;
   return {
     functions: collectFunctions(exported.functions),
     address: overrides.address ?? parseAddress(setting('address'), 'address'),
     port: overrides.port ?? parsePort(setting('port'), 'port'),
+    socket: overrides.socket ?? (tcpOverride ? null : socket),
+    socketMode: parseSocketMode(setting('socketMode'), 'socketMode'),
+    allowedHosts: parseAllowedHosts(setting('allowedHosts'), 'allowedHosts'),
+    token: parseToken(setting('token'), env),
     requestDataLimit: parseByteSize(setting('requestDataLimit'), 'requestDataLimit'),
     shutdownGracePeriod: parseDuration(setting('shutdownGracePeriod'), 'shutdownGracePeriod'),
   };
@@ -116,8 +187,9 @@ function describeLoadError(err) {
   return stack.startsWith(headline) ? stack : `${headline}\n${stack}`;
 }
 
-// `overrides` holds already-parsed CLI values ({address, port}); they win over the file.
-function loadConfig(configPath, overrides = {}) {
+// `overrides` holds already-parsed CLI values ({address, port, socket}); they win over the
+// file. `env` is where the token may come from (JS_HOST_TOKEN).
+function loadConfig(configPath, overrides = {}, env = process.env) {
   let configFile = path.resolve(configPath);
   let source;
   try {
@@ -136,10 +208,10 @@ function loadConfig(configPath, overrides = {}) {
     const cachedBefore = new Set(Object.keys(require.cache));
     const exported = require(configFile);
     const sourceFiles = sourceFilesLoadedSince(cachedBefore, configFile);
-    return {configFile, configHash, sourceFiles, sourceHash: sourceHash(sourceFiles), ...checkConfig(exported, overrides)};
+    return {configFile, configHash, sourceFiles, sourceHash: sourceHash(sourceFiles), ...checkConfig(exported, overrides, path.dirname(configFile), env)};
   } catch (err) {
     throw new ConfigError(`cannot load config file ${configFile}: ${describeLoadError(err)}`);
   }
 }
 
-module.exports = {ConfigError, loadConfig, parsePort, parseAddress, isCallableName, describeType};
+module.exports = {ConfigError, TOKEN_ENV, loadConfig, parsePort, parseAddress, describeType};

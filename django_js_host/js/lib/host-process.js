@@ -1,10 +1,12 @@
 'use strict';
-// One host process started by the manager: `js-host CONFIG --port P --json --logfile F`.
-// Its first stdout line is its status (the port it got); after that both pipes are read and
+// One host process started by the manager: `js-host CONFIG --socket S --json --logfile F`.
+// Its first stdout line is its status (sent once it listens); after that both pipes are read and
 // dropped, since the host copies everything into its logfile anyway and a pipe nobody reads
 // fills at 64 KB and freezes the host on its next log line.
 
 const {spawn} = require('node:child_process');
+
+const {TOKEN_ENV} = require('./config');
 
 // A host that has not reported its status by then is stuck (a config waiting on something
 // that never comes); it is killed rather than left behind.
@@ -28,12 +30,15 @@ function describeExit({code, signal}) {
 // Resolves with {pid, status, exited, stop()} once the host listens; `exited` resolves with
 // {code, signal} when the process ends. Rejects with HostStartFailed (its `exit` says how
 // the process ended) after making sure the process is gone.
-function startHostProcess({bin, config, port, cwd, logfile}) {
+function startHostProcess({bin, config, socket, cwd, logfile}) {
   return new Promise((resolve, reject) => {
-    const args = [bin, config, '--port', String(port), '--json', '--logfile', logfile];
+    const args = [bin, config, '--socket', socket, '--json', '--logfile', logfile];
+    // A managed host is reached through the private directory only: a JS_HOST_TOKEN
+    // exported in the developer's shell for production hosts is not for it.
+    const {[TOKEN_ENV]: _token, ...env} = process.env;
     const child = spawn(process.execPath, args, {
       cwd,
-      env: {...process.env, [MANAGED_HOST_ENV]: '1'},
+      env: {...env, [MANAGED_HOST_ENV]: '1'},
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     child.channel?.unref(); // the manager exits with its last host, channel or not

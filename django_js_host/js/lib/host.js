@@ -1,42 +1,47 @@
 'use strict';
 // The host: a tiny server over http.createServer answering GET /status and
-// POST /function/<name>. It owns no process-wide concern (argv, signals, exit codes,
-// process error handlers) so the CLI, a node:cluster worker and the manager can reuse it.
+// POST /function/<name>, on TCP or a Unix socket. It owns no process-wide concern (argv,
+// signals, exit codes, process error handlers) so the CLI, a node:cluster worker and the
+// manager can reuse it.
 
-const crypto = require('node:crypto');
 const http = require('node:http');
 const net = require('node:net');
 const {performance} = require('node:perf_hooks');
 
 const {checkBatchArguments, runBatch, batchFailedBody} = require('./batch');
-const {JSON_TYPE, readBody, parseJsonBody, isJsonObject, createReplies} = require('./body');
-const {isCallableName, describeType} = require('./config');
+const {readBody, parseJsonBody, isJsonObject, createReplies} = require('./body');
+const {describeType} = require('./config');
+const {createGuard} = require('./guard');
 const {callFunction} = require('./invoke');
 const {timestamp} = require('./log');
 const {encodeOutput, unsendable} = require('./output');
+const {
+  STATUS_PATH,
+  FUNCTION_PATH,
+  BATCH_PATH,
+  HASH_PARAMETER,
+  JSON_TYPE,
+  CALLABLE_NAME,
+  isCallableName,
+  sha1,
+} = require('./protocol');
 const {trackConnections} = require('./shutdown');
+const {listenOnSocket} = require('./unix-socket');
 const {version} = require('../package.json');
 
-const FUNCTION_PATH = '/function/';
-const BATCH_PATH = '/batch/';
+const HASH_PREFIX = `${HASH_PARAMETER}=`;
 
 // Python keeps connections in a pool and checks for our FIN before reusing one: a long
 // keep-alive saves reconnecting between calls that are seconds apart.
 const KEEP_ALIVE_TIMEOUT = 60 * 1000;
-
-// One-shot where Node has it (crypto.hash: Node >= 20.12 or 21.7): no Hash object per call.
-const sha1 =
-  typeof crypto.hash === 'function'
-    ? (bytes) => crypto.hash('sha1', bytes)
-    : (bytes) => crypto.createHash('sha1').update(bytes).digest('hex');
 
 // The `hash` query parameter, or null. Python sends exactly `hash=<hex>`, which is read as
 // it is; any other query (several parameters, %-escapes, `+`) goes through URLSearchParams,
 // so both ways give the same value.
 function hashParameter(query) {
   if (query === '') return null;
-  if (query.startsWith('hash=') && !/[&%+]/.test(query)) return query.slice(5);
-  return new URLSearchParams(query).get('hash');
+  if (query.startsWith(HASH_PREFIX) && !/[&%+]/.test(query)) return query.slice(HASH_PREFIX.length);
+  return new URLSearchParams(query).get(HASH_PARAMETER);
 }
 
 // An error for the log: its stack, or its name and message when it has none.
@@ -50,16 +55,19 @@ function checkCallArguments(data) {
   return {problem: `Request body must be a JSON object of keyword arguments, got ${describeType(data)}`};
 }
 
-// What GET /status answers; `js-host --config` prints it without listening.
+// What GET /status answers; `js-host --config` prints it without listening. A host on a
+// socket has no address and port. Never the token.
 function hostStatus(config, port) {
+  const onSocket = config.socket !== null;
   return {
     type: 'Host',
     version,
     pid: process.pid,
     node: process.version,
     config: {
-      address: config.address,
-      port,
+      address: onSocket ? null : config.address,
+      port: onSocket ? null : port,
+      socket: config.socket,
       requestDataLimit: config.requestDataLimit,
       functions: [...config.functions.keys()].sort(),
       configFile: config.configFile,
@@ -74,10 +82,18 @@ function formatAddress(address, port) {
   return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+// Where a host listens, for messages: `unix:/path` or `address:port`.
+function describeLocation({socket, address, port}) {
+  return socket === null ? formatAddress(address, port) : `unix:${socket}`;
+}
+
 // `config` is what loadConfig() returns. `logger` is log.js's (info/error). `statusExtras`:
-// more fields for GET /status (a --workers worker tells about its cluster).
-function createHost(config, {logger, statusExtras}) {
+// more fields for GET /status (a --workers worker tells about its cluster). `bindSocket`:
+// how to listen on config.socket, unix-socket.js's listenOnSocket(server, path, mode) unless
+// the caller has its own way (a --workers worker).
+function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket}) {
   const functionNames = [...config.functions.keys()].sort();
+  const guard = createGuard(config);
   const server = http.createServer({noDelay: true}, handleRequest);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT;
   // Longer than keepAliveTimeout, so an idle connection is closed by keep-alive, never
@@ -90,16 +106,26 @@ function createHost(config, {logger, statusExtras}) {
   const replies = createReplies(connections);
   const {reply, replyJson} = replies;
 
-  const host = {config, server, listen, close, status};
+  const host = {config, server, listen, close, status, location};
   // `this` inside a function: its name, and the host (status(), config).
   const contexts = new Map(functionNames.map((name) => [name, {name, host}]));
 
   function status() {
-    return {...hostStatus(config, server.listening ? server.address().port : config.port), ...statusExtras};
+    const port = config.socket === null && server.listening ? server.address().port : config.port;
+    return {...hostStatus(config, port), ...statusExtras};
+  }
+
+  // `unix:/path`, or `address:port` with the port listened on once listening.
+  function location() {
+    return describeLocation({...config, port: status().config.port});
   }
 
   // Resolves with server.address() once listening; rejects with the listen error.
-  function listen() {
+  async function listen() {
+    if (config.socket !== null) {
+      await bindSocket(server, config.socket, config.socketMode);
+      return server.address();
+    }
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.address, () => {
@@ -129,11 +155,19 @@ function createHost(config, {logger, statusExtras}) {
     const queryStart = url.indexOf('?');
     const path = queryStart === -1 ? url : url.slice(0, queryStart);
     const query = queryStart === -1 ? '' : url.slice(queryStart + 1);
+    const refused = guard(req);
+    if (refused !== null) {
+      const {statusCode, name, message, detail} = refused;
+      replies.refuse(req, res, statusCode, {name, message}, undefined, () =>
+        logCall(`${req.method} ${path}`, statusCode, started, ` ${name}: ${detail}`),
+      );
+      return;
+    }
     if (path.startsWith(FUNCTION_PATH)) {
       handleFunctionRequest(req, res, started, path.slice(FUNCTION_PATH.length), query, false);
     } else if (path.startsWith(BATCH_PATH)) {
       handleFunctionRequest(req, res, started, path.slice(BATCH_PATH.length), query, true);
-    } else if (path === '/status') {
+    } else if (path === STATUS_PATH) {
       if (req.method === 'GET') replyJson(res, 200, status());
       else refuse(req, res, started, `${req.method} ${path}`, 405, 'MethodNotAllowed', 'Use GET /status', {Allow: 'GET'});
     } else {
@@ -154,7 +188,7 @@ function createHost(config, {logger, statusExtras}) {
       return;
     }
     if (!isCallableName(name)) {
-      const message = `Invalid function name ${JSON.stringify(name)}: names match /^[A-Za-z0-9_$.-]+$/ (not percent-encoded) and are not '.' or '..'`;
+      const message = `Invalid function name ${JSON.stringify(name)}: names match ${CALLABLE_NAME} (not percent-encoded) and are not '.' or '..'`;
       refuse(req, res, started, JSON.stringify(name), 400, 'InvalidFunctionName', message);
       return;
     }
@@ -257,4 +291,4 @@ function createHost(config, {logger, statusExtras}) {
   return host;
 }
 
-module.exports = {createHost, hostStatus, formatAddress};
+module.exports = {createHost, hostStatus, formatAddress, describeLocation};

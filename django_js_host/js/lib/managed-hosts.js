@@ -7,11 +7,10 @@
 const crypto = require('node:crypto');
 const path = require('node:path');
 
-const {formatAddress} = require('./host');
 const {startHostProcess, describeExit} = require('./host-process');
 const {RequestError} = require('./manager-requests');
 const {isProcessAlive} = require('./process-alive');
-const {sourceHash} = require('./sources');
+const {sourceHash} = require('./protocol');
 const {watchSourceFiles} = require('./source-watch');
 const {timestamp} = require('./log');
 
@@ -20,15 +19,18 @@ const DEFAULT_DISCONNECT_TIMEOUT = 5000;
 // Returned by an operation that found its record forgotten by the one queued before it.
 const FORGOTTEN = Symbol('forgotten');
 
-function hostLogfile(logDir, config) {
-  const digest = crypto.createHash('sha1').update(config).digest('hex').slice(0, 10);
-  return path.join(logDir, `host-${path.basename(config, '.js')}-${digest}.log`);
+function configDigest(config) {
+  return crypto.createHash('sha1').update(config).digest('hex').slice(0, 10);
 }
 
-// Where a client reaches a host that listens on `address` (a wildcard is reached on loopback).
-function hostUrl(address, port) {
-  const reachable = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
-  return `http://${formatAddress(reachable, port)}`;
+function hostLogfile(runDir, config) {
+  return path.join(runDir, `host-${path.basename(config, '.js')}-${configDigest(config)}.log`);
+}
+
+// Short (a socket path has ~104 bytes at most), and this manager's own: the hosts of a
+// manager that is still stopping may hold the same config's socket of the one before.
+function hostSocket(runDir, config) {
+  return path.join(runDir, `host-${configDigest(config)}-${process.pid}.sock`);
 }
 
 function unknownHost(config) {
@@ -39,9 +41,10 @@ function stoppingError() {
   return new RequestError(503, 'ManagerStopping', 'This manager is stopping; start a new one once it has exited');
 }
 
-// `logDir`: where host logfiles go. `bin`: the js-host CLI hosts are started with.
-// `onAdded()` / `onForgotten()`: called as records come and go (the manager's exit rules).
-function createManagedHosts({logDir, bin, logger, onAdded, onForgotten}) {
+// `runDir`: the private directory where host sockets and logfiles go. `bin`: the js-host
+// CLI hosts are started with. `onAdded()` / `onForgotten()`: called as records come and go
+// (the manager's exit rules).
+function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
   const records = new Map();
   let stopping = false;
 
@@ -150,13 +153,12 @@ function createManagedHosts({logDir, bin, logger, onAdded, onForgotten}) {
     const record = {
       config,
       cwd: sourceRoot ?? path.dirname(config),
-      logfile: hostLogfile(logDir, config),
+      logfile: hostLogfile(runDir, config),
+      socket: hostSocket(runDir, config),
       requestedAs: new Set(),
       state: 'starting',
       process: null,
       pid: null,
-      port: null,
-      url: null,
       startedAt: null,
       spawns: 0,
       exit: null,
@@ -190,8 +192,8 @@ function createManagedHosts({logDir, bin, logger, onAdded, onForgotten}) {
       config: record.config,
       state: record.state,
       pid: record.pid,
-      port: record.port,
-      url: record.url,
+      socket: record.socket,
+      url: `unix:${record.socket}`,
       logfile: record.logfile,
       connections: record.connections.size,
       startedAt: record.startedAt,
@@ -226,8 +228,8 @@ function createManagedHosts({logDir, bin, logger, onAdded, onForgotten}) {
     return true;
   }
 
-  // Starts the host on the port it had before, so the URL Python holds stays right (else on
-  // a port the OS picks), and always into the same logfile. A failure rejects with
+  // Starts the host on the same socket as before, so the URL Python holds stays right, and
+  // always into the same logfile. A failure rejects with
   // HostStartFailed, its `logfile` set, and leaves the record 'exited'.
   async function launch(record, why) {
     record.state = 'starting';
@@ -236,7 +238,7 @@ function createManagedHosts({logDir, bin, logger, onAdded, onForgotten}) {
       hostProcess = await startHostProcess({
         bin,
         config: record.config,
-        port: record.port ?? 0,
+        socket: record.socket,
         cwd: record.cwd,
         logfile: record.logfile,
       });
@@ -252,15 +254,13 @@ function createManagedHosts({logDir, bin, logger, onAdded, onForgotten}) {
       process: hostProcess,
       state: 'running',
       pid,
-      port: status.config.port,
-      url: hostUrl(status.config.address, status.config.port),
       startedAt: timestamp(),
       exit: null,
       status,
       lastStartFailed: false,
     });
     record.spawns += 1;
-    log(`host started: ${record.config} (${why}; pid ${pid}, port ${record.port}, logfile ${record.logfile})`);
+    log(`host started: ${record.config} (${why}; pid ${pid}, socket ${record.socket}, logfile ${record.logfile})`);
     hostProcess.exited.then((exit) => onHostExit(record, hostProcess, exit));
     // The files it loaded this time, since editors replace files and a config may now load others.
     watchSources(record);
@@ -284,7 +284,7 @@ function createManagedHosts({logDir, bin, logger, onAdded, onForgotten}) {
     log(`host stopped: ${record.config} (pid ${hostProcess.pid}, ${describeExit(exit)})`);
   }
 
-  // Same port, same logfile, same connections.
+  // Same socket, same logfile, same connections.
   async function restart(record, why) {
     log(`host restarting: ${record.config} (${why})`);
     record.state = 'starting';

@@ -8,9 +8,7 @@
 
 const http = require('node:http');
 
-const {createSecretCheck, isLoopbackAddress} = require('./access');
 const {readBody, createReplies} = require('./body');
-const {formatAddress} = require('./host');
 const {HostStartFailed} = require('./host-process');
 const {timestamp} = require('./log');
 const {createManagedHosts, stoppingError} = require('./managed-hosts');
@@ -25,6 +23,7 @@ const {
   hostOptionsOf,
 } = require('./manager-requests');
 const {trackConnections} = require('./shutdown');
+const {listenOnSocket} = require('./unix-socket');
 const {version} = require('../package.json');
 
 const BODY_LIMIT = 64 * 1024;
@@ -35,11 +34,11 @@ const OWNER_CHECK_INTERVAL = 1000;
 // For the manager's own HTTP connections when it stops; its answers are quick.
 const CLOSE_GRACE_PERIOD = 1000;
 
-// `secret`: what every request's X-JS-Host-Secret header must be. `logDir`: where host
-// logfiles go. `bin`: the js-host CLI that hosts are started with. `logger`: log.js's.
-function createManager({address, port, secret, logDir, logger, bin}) {
-  const isAllowed = createSecretCheck(secret);
-  const hosts = createManagedHosts({logDir, bin, logger, onAdded: onHostAdded, onForgotten: exitIfNoHosts});
+// Only its owner can reach the manager (access.js): the socket is in a private directory
+// and owner-only itself. `runDir`: that directory, where host sockets and logfiles go too.
+// `bin`: the js-host CLI that hosts are started with. `logger`: log.js's.
+function createManager({socketPath, runDir, logger, bin}) {
+  const hosts = createManagedHosts({runDir, bin, logger, onAdded: onHostAdded, onForgotten: exitIfNoHosts});
   const server = http.createServer(handleRequest);
   const connections = trackConnections(server);
   // Every answer goes out through these (body.js).
@@ -54,7 +53,6 @@ function createManager({address, port, secret, logDir, logger, bin}) {
     ['/host/status', ['POST', (body) => hosts.info(knownConfigPath(body))]],
     ['/manager/stop', ['POST', managerStopRequest]],
   ]);
-  let bound = null;
   let hadHost = false;
   let requestsInFlight = 0;
   let stopping = false;
@@ -65,29 +63,17 @@ function createManager({address, port, secret, logDir, logger, bin}) {
 
   const log = (message) => logger.info(`${timestamp()} ${message}`);
 
-  // Resolves with server.address() once listening; rejects with the listen error.
-  function listen() {
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, address, () => {
-        server.off('error', reject);
-        bound = server.address();
-        // A name (localhost) resolves through /etc/hosts, which could point anywhere.
-        if (!isLoopbackAddress(bound.address)) {
-          server.close();
-          reject(new Error(`${address} resolved to ${bound.address}, which is not a loopback address`));
-          return;
-        }
-        log(`manager listening at ${formatAddress(bound.address, bound.port)} (pid ${process.pid}, host logfiles in ${logDir})`);
-        firstHostTimer = setTimeout(() => stop(`no host started within ${FIRST_HOST_TIMEOUT}ms`), FIRST_HOST_TIMEOUT);
-        ownerCheck = setInterval(hosts.dropDeadOwners, OWNER_CHECK_INTERVAL);
-        resolve(bound);
-      });
-    });
+  // Resolves once listening; rejects with the listen error (EADDRINUSE: a manager answers
+  // there already). A socket file left by a killed manager is replaced (unix-socket.js).
+  async function listen() {
+    await listenOnSocket(server, socketPath, 0o600);
+    log(`manager listening at unix:${socketPath} (pid ${process.pid}, host sockets and logfiles in ${runDir})`);
+    firstHostTimer = setTimeout(() => stop(`no host started within ${FIRST_HOST_TIMEOUT}ms`), FIRST_HOST_TIMEOUT);
+    ownerCheck = setInterval(hosts.dropDeadOwners, OWNER_CHECK_INTERVAL);
   }
 
   function status() {
-    return {type: 'Manager', version, pid: process.pid, address: bound.address, port: bound.port, hosts: hosts.list()};
+    return {type: 'Manager', version, pid: process.pid, socket: socketPath, hosts: hosts.list()};
   }
 
   // --- HTTP ---
@@ -114,11 +100,6 @@ function createManager({address, port, secret, logDir, logger, bin}) {
 
   function handleRequest(req, res) {
     const urlPath = req.url.split('?', 1)[0];
-    // Before anything else: without the secret a request learns nothing, not even the routes.
-    if (!isAllowed(req.headers)) {
-      refuse(req, res, new RequestError(403, 'Forbidden', 'Missing or wrong X-JS-Host-Secret header: this manager only answers the user who started it'));
-      return;
-    }
     const route = routes.get(urlPath);
     if (!route) {
       const message = `No such path ${JSON.stringify(urlPath)}: this manager answers GET /status, POST /host/start, /host/connect, /host/disconnect, /host/restart, /host/stop, /host/status and /manager/stop`;
@@ -198,7 +179,7 @@ function createManager({address, port, secret, logDir, logger, bin}) {
     log(`manager stopping (${why})`);
     clearTimeout(firstHostTimer);
     clearInterval(ownerCheck);
-    // Not listening any more, so a new manager can take the port while hosts stop.
+    // Not listening any more, so a new manager can take the socket while hosts stop.
     Promise.all([hosts.stopAll(), connections.close(CLOSE_GRACE_PERIOD)]).then(() => {
       log('manager stopped');
       resolveStopped();

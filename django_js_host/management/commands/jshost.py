@@ -29,7 +29,7 @@ SUPERVISOR_COMMANDS = (
 )
 FOLLOW_INTERVAL = 0.2  # seconds between looks at a followed logfile
 # The options of `start` that go on to js-host.js, as --port, --max-requests ...
-HOST_OPTIONS = ("port", "address", "logfile", "workers", "max_requests", "max_requests_jitter", "max_memory")
+HOST_OPTIONS = ("port", "address", "socket", "logfile", "workers", "max_requests", "max_requests_jitter", "max_memory")
 
 
 class Command(BaseCommand):
@@ -48,6 +48,7 @@ class Command(BaseCommand):
         )
         start.add_argument("--port", type=int, help="listen on this port (0: any free port)")
         start.add_argument("--address", help="listen on this address")
+        start.add_argument("--socket", help="listen on this Unix socket (instead of a port)")
         start.add_argument("--logfile", help="also append the host's output to this file")
         start.add_argument("--workers", help="N worker processes on node:cluster, or auto (one per CPU)")
         start.add_argument("--max-requests", type=int, help="recycle a worker after N requests")
@@ -92,7 +93,7 @@ class Command(BaseCommand):
         if host_options:
             raise CommandError(
                 f"{', '.join(host_options)} only go with a host you run yourself: the manager "
-                "(USE_MANAGER=True) runs a managed host as one process, on a port and "
+                "(USE_MANAGER=True) runs a managed host as one process, on a socket and "
                 "logfile of its choosing."
             )
         was_running = host.is_running()
@@ -119,7 +120,7 @@ class Command(BaseCommand):
         node = settings.PATH_TO_NODE
         if find_node(node, settings.SOURCE_ROOT) is None:
             raise CommandError(str(node_not_found(node)))
-        self._warn_if_python_looks_elsewhere(host_options.get("--port"), host_options.get("--address"))
+        self._warn_if_python_looks_elsewhere(host_options)
         command = [node, settings.PATH_TO_BIN, settings.CONFIG_FILE]
         for flag, value in host_options.items():
             command += [flag, str(value)]
@@ -135,19 +136,23 @@ class Command(BaseCommand):
             os.chdir(cwd)
             raise CommandError(f"Cannot run {' '.join(command)}: {error}") from None
 
-    def _warn_if_python_looks_elsewhere(self, port, address):
-        """--port and --address reach the host only: without ROOT_URL, this project's Python
-        looks for it where the config file says, so say so when that differs."""
-        if settings.ROOT_URL or (port is None and address is None):
+    def _warn_if_python_looks_elsewhere(self, host_options):
+        """--socket, --port and --address reach the host only: without ROOT_URL, this
+        project's Python looks for it where the config file says, so say so when that differs."""
+        overrides = {key: host_options.get(f"--{key}") for key in ("socket", "port", "address")}
+        if settings.ROOT_URL or not any(value is not None for value in overrides.values()):
             return
         config = host.get_config()
-        if (port is None or port == config["port"]) and (address is None or address == config["address"]):
+        listens = _where(**{key: config.get(key) for key in overrides})
+        will_listen = _where(**{key: config.get(key) if value is None else value for key, value in overrides.items()})
+        if overrides["socket"]:
+            will_listen = _where(socket=os.path.abspath(overrides["socket"]))
+        if will_listen == listens:
             return
         self.stderr.write(
-            f"Warning: the host will listen at {address or config['address']}:{port or config['port']}, "
-            f"but without ROOT_URL this project's Python calls the address and port of "
-            f"{host.config_file} ({config['address']}:{config['port']}). Set them in the config "
-            "file, or point JS_HOST['ROOT_URL'] at the host."
+            f"Warning: the host will listen at {will_listen}, but without ROOT_URL this "
+            f"project's Python calls the one {host.config_file} says ({listens}). Set it in "
+            "the config file, or point JS_HOST['ROOT_URL'] at the host."
         )
 
     # --- stop, restart ---
@@ -310,6 +315,11 @@ def _count(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number, 0 or more, got {text!r}")
     return value
+
+
+def _where(socket=None, port=None, address=None):
+    """Where a host listens, as its config or command line says, in a URL's words."""
+    return f"unix:{socket}" if socket else f"{address}:{port}"
 
 
 def _describe_stale(stale):

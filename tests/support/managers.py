@@ -1,9 +1,12 @@
 """Real development managers for tests, each stopped afterwards with its hosts, by PID.
 
+Each test's manager lives in a private directory of its own (under ``runtime_dir``), so
+no test shares a manager with another, or with a developer's.
+
     @pytest.fixture
-    def managed(settings, project, manager_port):
-        settings.JS_HOST = managed_js_host(project, manager_port)
-        with managed_hosts(manager_port) as manager:
+    def managed(settings, project, runtime_dir):
+        settings.JS_HOST = managed_js_host(project, runtime_dir)
+        with managed_hosts(runtime_dir) as manager:
             yield manager
 
 The manager is started for real by the first ``host.connect()`` (or call) of the test.
@@ -11,21 +14,22 @@ The manager is started for real by the first ``host.connect()`` (or call) of the
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from django_js_host.manager import JSHostManager
+from django_js_host.links.manager import JSHostManager
 
-from .hosts import FIXTURE_CONFIG, free_port
-from .processes import alive, stop_by_pid, wait_until
+from ..hosts import FIXTURE_CONFIG
+from ..processes import alive, stop_by_pid, stop_popen, wait_until
+from .paths import REPO
 
 DISCONNECT_TIMEOUT = 0.5
-REPO = Path(__file__).resolve().parent.parent
 
 
 def stop_manager_and_hosts(manager):
@@ -43,18 +47,31 @@ def stop_manager_and_hosts(manager):
 
 
 @contextmanager
-def managed_hosts(manager_port):
-    """The manager at ``manager_port`` (not started yet); stopped with its hosts on exit."""
-    manager = JSHostManager(port=manager_port)
+def managed_hosts(runtime_dir):
+    """The manager of ``runtime_dir`` (not started yet); stopped with its hosts on exit."""
+    manager = JSHostManager(runtime_dir=str(runtime_dir))
     try:
         yield manager
     finally:
         stop_manager_and_hosts(manager)
 
 
+@contextmanager
+def short_temp_dir():
+    """A new directory with a short path: a socket path has ~104 bytes at most, and
+    pytest's tmp_path alone can take most of them."""
+    path = tempfile.mkdtemp(prefix="jsh-", dir="/tmp")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
-def manager_port():
-    return free_port()
+def runtime_dir():
+    """A RUNTIME_DIR of the test's own: its manager's private directory goes inside."""
+    with short_temp_dir() as path:
+        yield path
 
 
 @pytest.fixture
@@ -76,12 +93,12 @@ def project(tmp_path):
     return tmp_path
 
 
-def managed_js_host(project, manager_port, **more):
-    """JS_HOST settings that use a private manager at ``manager_port`` for ``project``."""
+def managed_js_host(project, runtime_dir, **more):
+    """JS_HOST settings that use the manager of ``runtime_dir`` for ``project``."""
     return {
         "SOURCE_ROOT": str(project),
         "USE_MANAGER": True,
-        "MANAGER_PORT": manager_port,
+        "RUNTIME_DIR": str(runtime_dir),
         "DISCONNECT_TIMEOUT": DISCONNECT_TIMEOUT,
         "CONNECT_ONCE_CONFIGURED": False,
         **more,
@@ -89,17 +106,28 @@ def managed_js_host(project, manager_port, **more):
 
 
 @pytest.fixture
-def managed(settings, project, manager_port):
-    """USE_MANAGER settings for ``project`` on a free manager port; yields the manager."""
-    settings.JS_HOST = managed_js_host(project, manager_port)
-    with managed_hosts(manager_port) as manager:
+def managed(settings, project, runtime_dir):
+    """USE_MANAGER settings for ``project`` with a manager of its own; yields the manager."""
+    settings.JS_HOST = managed_js_host(project, runtime_dir)
+    with managed_hosts(runtime_dir) as manager:
         yield manager
 
 
-def python_process(code, project, manager_port, **settings):
+def run_managed_python(code, project, runtime_dir, timeout=60, **settings):
+    """Run ``code`` in a ``python_process`` to its end (stopped by PID if it outlives
+    ``timeout``); returns (returncode, stdout, stderr)."""
+    process = python_process(code, project, runtime_dir, **settings)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        stop_popen(process)
+    return process.returncode, out, err
+
+
+def python_process(code, project, runtime_dir, **settings):
     """A separate Python process configured like the ``managed`` fixture (``settings``
     override), running ``code``; returns its Popen, with stdout and stderr piped."""
-    configure = managed_js_host(project, manager_port, **{"VERBOSITY": "DISCONNECT", **settings})
+    configure = managed_js_host(project, runtime_dir, **{"VERBOSITY": "DISCONNECT", **settings})
     script = f"from django_js_host.conf import settings\nsettings.configure(**{configure!r})\n" + textwrap.dedent(code)
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = str(REPO)

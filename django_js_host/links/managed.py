@@ -1,0 +1,122 @@
+"""A host the development manager runs for us (USE_MANAGER=True).
+
+We connect through the manager (which starts the host if need be and counts our
+connection), reach the host on the Unix socket the manager gives, and ask the manager
+why when the host goes away.
+"""
+
+import atexit
+import os
+import time
+
+from ..conf import Verbosity, announce, settings
+from ..exceptions import JSHostError, ProcessError, UnknownHost
+
+# How long a failed call waits for the manager to report that its host died.
+DEATH_NOTICE_TIMEOUT = 2.0
+
+
+class ManagedLink:
+    def __init__(self, manager, config_file):
+        self.manager = manager
+        self.config_file = config_file
+        self.info = None  # the manager's account of our host, once connected
+        self._connection = None  # (pid, id) of this process's connection to the host
+
+    @property
+    def connected(self):
+        return self.info is not None
+
+    def url(self):
+        return self.info["url"]
+
+    def connect(self, request_status=None):
+        """Start the host (or find it running) through the manager and count our connection;
+        returns the host's status."""
+        if self._connection is None or self._connection[0] != os.getpid():
+            # A forked child gets a connection of its own; the parent's stays the parent's.
+            self._connection = (os.getpid(), os.urandom(16).hex())
+            atexit.register(self.disconnect)
+        info = self.info = self.manager.connect_host(self.config_file, self._connection[1], settings.SOURCE_ROOT)
+        if info.get("started"):
+            announce(
+                Verbosity.PROCESS_START,
+                f"Started JSHost [{info['url']}] for {self.config_file} (logfile {info['logfile']})",
+            )
+        return info["status"]
+
+    def runs_old_code(self, status, is_stale):
+        return self.info.get("stale", False)  # the manager restarts it, unless told not to
+
+    def forget(self):
+        self.info = None
+
+    def disconnect(self):
+        """Close this process's connection (done for you at exit).
+
+        The manager stops the host DISCONNECT_TIMEOUT seconds after its last connection
+        closes, unless another opens.
+        """
+        connection, self._connection = self._connection, None
+        if connection is None or connection[0] != os.getpid():
+            return
+        atexit.unregister(self.disconnect)
+        url = (self.info or {}).get("url", self.config_file)
+        self.info = None
+        try:
+            info = self.manager.disconnect_host(self.config_file, connection[1])
+        except JSHostError:
+            return  # the manager is gone, and with it every connection it counted
+        if info["connections"] == 0:
+            announce(
+                Verbosity.DISCONNECT,
+                f"Closed connection to JSHost [{url}]. Host will stop in "
+                f"{settings.DISCONNECT_TIMEOUT:g} seconds unless another connection is opened",
+            )
+
+    def restart(self):
+        """Same socket and logfile, connections kept; returns the manager's account."""
+        info = self.manager.restart_host(self.config_file)
+        self.info = {**(self.info or {}), **info}
+        return info
+
+    def stop(self):
+        info = self.manager.stop_host(self.config_file)
+        self._connection = None
+        self.info = None
+        return info
+
+    def why_gone(self, status):
+        """A ProcessError naming the logfile if our host died; None if it did not.
+
+        The manager learns of a death a moment after the socket breaks, so wait briefly for
+        its account of how it went; also while the pid still exists, since a dying process
+        closes its sockets before it is gone.
+        """
+        pid = (status or {}).get("pid")
+        deadline = time.monotonic() + DEATH_NOTICE_TIMEOUT
+        while True:
+            try:
+                info = self.manager.host_status(self.config_file)
+            except UnknownHost:
+                return ProcessError(
+                    f"The JS host for {self.config_file} was stopped (host.stop() or "
+                    "`manage.py jshost stop`); host.connect() starts a new one."
+                )
+            except JSHostError as error:
+                return ProcessError(
+                    f"The JS host for {self.config_file} is gone, and so is its manager "
+                    f"({error}). Start a new Python process, or call host.connect()."
+                )
+            if info["state"] == "exited":
+                break
+            if info["pid"] != pid or time.monotonic() > deadline:
+                return None  # a new host, or ours lives on: the connection error stands
+            time.sleep(0.02)
+        exit = info.get("exit") or {}
+        how = f"signal {exit['signal']}" if exit.get("signal") else f"exit code {exit.get('code')}"
+        return ProcessError(
+            f"The JS host for {self.config_file} died ({how}); its logfile {info['logfile']} "
+            "says why. It is not restarted behind your back: call host.restart(), or start a "
+            "new Python process."
+        )

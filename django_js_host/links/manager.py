@@ -1,0 +1,237 @@
+"""JSHostManager: the detached development process that starts hosts on demand.
+
+The first Python process that needs a host starts the manager (``js-host.js --manager
+--detach``), which outlives it; every Python process then asks the manager for the host
+of its config file, so Django's autoreloader, a shell and a server share one warm host.
+The manager stops a host a few seconds after its last connection closes (or its owner
+died), and exits when it has no hosts left.
+
+The manager and its hosts listen on Unix sockets in our user's private directory
+(private.py): no TCP port, so no other local user and no web page can reach them.
+"""
+
+import json
+import os
+import time
+
+from ..conf import Verbosity, announce, node_not_found, settings
+from ..exceptions import ConfigError, ConnectionError, FunctionTimeout, ProcessError, UnexpectedResponse, UnknownHost
+from ..private import MANAGER_SOCKET, manager_start_lock, private_directory
+from ..protocol import JSON_TYPE
+from ..transport import Transport, unix_url
+
+JSON_HEADERS = {"Content-Type": JSON_TYPE}
+# Starting a host may load a big bundle; the manager gives it 30 s.
+CONTROL_TIMEOUT = 60.0
+# What the manager answers at once (no host to start).
+QUICK_TIMEOUT = 5.0
+HOST_STARTING_PATHS = frozenset({"/host/connect", "/host/restart"})
+SPAWN_TIMEOUT = 30.0
+READY_TIMEOUT = 10.0
+# How long to wait for whatever holds the socket to let go of it (a manager that is
+# stopping does within moments): past that, it is not a manager (see ensure_running).
+TAKEN_TIMEOUT = 2.0
+
+
+class JSHostManager:
+    """The manager of our user's private directory under ``runtime_dir`` (default: the
+    RUNTIME_DIR setting, else the system's temp dir). One per directory: to keep managers
+    apart (tests, two checkouts that must not share hosts), give each its own directory."""
+
+    def __init__(self, runtime_dir=None):
+        self._runtime_dir = runtime_dir
+        self._directory = None  # (the runtime dir it was made under, the private directory)
+        self._transport = None
+        self._answered_at = None  # the socket a manager last answered GET /status on
+
+    def __repr__(self):
+        return f"<JSHostManager {self.url}>"
+
+    @property
+    def directory(self):
+        """Our private directory, made and checked once per runtime dir."""
+        runtime_dir = self._runtime_dir or settings.RUNTIME_DIR
+        if self._directory is None or self._directory[0] != runtime_dir:
+            self._directory = (runtime_dir, private_directory(runtime_dir))
+        return self._directory[1]
+
+    @property
+    def socket_path(self):
+        return os.path.join(self.directory, MANAGER_SOCKET)
+
+    @property
+    def url(self):
+        return unix_url(self.socket_path)
+
+    @property
+    def logfile(self):
+        return os.path.join(self.directory, "manager.log")
+
+    def get_status(self):
+        status = self._request("GET", "/status")
+        self._answered_at = self.socket_path
+        return status
+
+    def is_running(self):
+        try:
+            self.get_status()
+        except ConnectionError:
+            return False
+        return True
+
+    def ensure_running(self):
+        """Start the manager unless one already answers; returns its status.
+
+        Under a lock, so that of several processes starting at once (runserver and its
+        autoreloaded child, gunicorn workers) one starts the manager and the others find it.
+        """
+        deadline = time.monotonic() + READY_TIMEOUT
+        with manager_start_lock(self.directory):
+            while True:
+                try:
+                    return self.get_status()
+                except ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise ProcessError(
+                            f"The manager did not answer at {self.url}; see its logfile {self.logfile}"
+                        ) from None
+                if self.spawn_detached_manager() is None:
+                    # A manager that is stopping still holds the socket: wait for it to let go.
+                    deadline = min(deadline, time.monotonic() + TAKEN_TIMEOUT)
+                    time.sleep(0.05)
+
+    def spawn_detached_manager(self):
+        """Run ``js-host.js --manager --detach``, which returns once the manager listens.
+
+        The manager ends up detached from us, in its own session, so it outlives this
+        process and is never our zombie. A manager started by hand that answers on the
+        socket already (EADDRINUSE) is as good as ours.
+        """
+        import subprocess  # here: most processes find the manager running
+
+        command = [
+            settings.PATH_TO_NODE, settings.PATH_TO_BIN, "--manager", "--detach", "--json",
+            "--socket", self.socket_path, "--logfile", self.logfile,
+        ]  # fmt: skip
+        try:
+            finished = subprocess.run(
+                command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                timeout=SPAWN_TIMEOUT, cwd=self.directory,
+            )  # fmt: skip
+        except FileNotFoundError:
+            raise node_not_found(settings.PATH_TO_NODE) from None
+        except subprocess.TimeoutExpired:
+            raise ProcessError(
+                f"The manager did not start within {SPAWN_TIMEOUT:g} s; see its logfile {self.logfile}"
+            ) from None
+        if finished.returncode == 0:
+            status = json.loads(finished.stdout.splitlines()[0])
+            announce(Verbosity.PROCESS_START, f"Started JSHostManager [{self.url}] (pid {status['pid']})")
+            return status
+        if "EADDRINUSE" not in finished.stderr:
+            raise ProcessError(
+                f"The manager could not start: {finished.stderr.strip()} (logfile {self.logfile})"
+            )
+        return None
+
+    def connect_host(self, config_file, connection, source_root):
+        """Start (or reuse) the host for ``config_file`` and count a connection to it.
+
+        Starts the manager if nothing answers (asking first saves a fresh process a round
+        trip when it runs). A manager exits as its last host stops, so one that is just going
+        away is replaced the same way: connecting again with the same id is harmless.
+        """
+        payload = {
+            "config": config_file,
+            "owner": os.getpid(),
+            "connection": connection,
+            "sourceRoot": source_root,
+            "restartOnChange": settings.RESTART_ON_CHANGE,
+            "disconnectTimeout": int(settings.DISCONNECT_TIMEOUT * 1000),
+        }
+        try:
+            return self._request("POST", "/host/connect", payload)
+        except ConnectionError:
+            self.ensure_running()
+        return self._request("POST", "/host/connect", payload)
+
+    def disconnect_host(self, config_file, connection):
+        return self._request("POST", "/host/disconnect", {"config": config_file, "connection": connection})
+
+    def host_status(self, config_file):
+        return self._request("POST", "/host/status", {"config": config_file})
+
+    def restart_host(self, config_file):
+        return self._request("POST", "/host/restart", {"config": config_file})
+
+    def stop_host(self, config_file):
+        return self._request("POST", "/host/stop", {"config": config_file})
+
+    def stop(self):
+        """Stop every managed host, then the manager. Returns the manager's pid, or None."""
+        try:
+            pid = self.get_status()["pid"]
+        except ConnectionError:
+            return None
+        self._request("POST", "/manager/stop", {})
+        return pid
+
+    def close_connections(self):
+        """Close this thread's socket to the manager (see JSHost.close_connections)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def _request(self, method, path, payload=None):
+        """Send a control request; answer the decoded JSON, or raise."""
+        if path in HOST_STARTING_PATHS and self._answered_at != self.socket_path:
+            # Before waiting up to CONTROL_TIMEOUT on whatever listens there, make sure it
+            # is a manager that answers: GET /status does at once.
+            self.get_status()
+        url = self.url
+        transport = self._transport
+        if transport is None or transport.base_url != url:
+            transport = self._transport = Transport(url)
+        body = None if payload is None else json.dumps(payload).encode()
+        timeout = CONTROL_TIMEOUT if path in HOST_STARTING_PATHS else QUICK_TIMEOUT
+        try:
+            response = transport.request(method, path, body, JSON_HEADERS, timeout=timeout)
+        except (ConnectionError, FunctionTimeout) as error:
+            self._answered_at = None  # whatever listens there next is asked again
+            if path in HOST_STARTING_PATHS or isinstance(error, ConnectionError):
+                raise
+            raise ProcessError(
+                f"The manager at {url} did not answer {path} within {QUICK_TIMEOUT:g} s, as it does "
+                f"at once: is it stuck? Its logfile {self.logfile} may say why."
+            ) from None
+        try:
+            answer = json.loads(response.body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or (path == "/status" and answer.get("type") != "Manager"):
+            # A manager answers every request with a JSON object, and says what it is.
+            raise UnexpectedResponse(
+                f"{url} is not a django-js-host manager (it answered {path} with "
+                f"{response.status} {response.content_type or 'and no content type'}); remove "
+                "the socket file, and a manager is started there.",
+                response.status,
+                response.body,
+            )
+        if response.status == 200:
+            return answer
+        message = answer.get("message")
+        if answer.get("name") == "HostStartFailed":
+            raise ProcessError(f"{message}\nThe host's logfile: {answer.get('logfile')}")
+        if response.status == 400:
+            raise ConfigError(f"The manager refused {path}: {message}")
+        if response.status == 404 and answer.get("name") == "UnknownHost":
+            raise UnknownHost(message)
+        if response.status == 503:  # stopping: as good as gone
+            raise ConnectionError(f"The manager at {url} is stopping: {message}")
+        raise UnexpectedResponse(
+            f"The manager at {url} answered {path} with {response.status}: {message}",
+            response.status,
+            response.body,
+        )
+
+
+manager = JSHostManager()

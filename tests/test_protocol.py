@@ -1,0 +1,152 @@
+"""The wire rules are written once per language, django_js_host/protocol.py and
+js/lib/protocol.js: this runs the JS module with node and holds the two equal."""
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from django_js_host import protocol
+
+PROTOCOL_JS = Path(protocol.__file__).resolve().parent / "js" / "lib" / "protocol.js"
+
+# Reads {paths, names, bodies (latin-1 text standing for bytes)} on stdin and prints what
+# protocol.js makes of them.
+NODE_SCRIPT = """
+const protocol = require(process.argv[1]);
+let input = '';
+process.stdin.setEncoding('utf8').on('data', (chunk) => (input += chunk)).on('end', () => {
+  const {paths, names, bodies} = JSON.parse(input);
+  const bytes = bodies.map((body) => Buffer.from(body, 'latin1'));
+  process.stdout.write(JSON.stringify({
+    constants: {
+      STATUS_PATH: protocol.STATUS_PATH,
+      FUNCTION_PATH: protocol.FUNCTION_PATH,
+      BATCH_PATH: protocol.BATCH_PATH,
+      HASH_PARAMETER: protocol.HASH_PARAMETER,
+      JSON_TYPE: protocol.JSON_TYPE,
+      TOKEN_HEADER: protocol.TOKEN_HEADER,
+      CALLABLE_NAME: protocol.CALLABLE_NAME.source,
+    },
+    callable: names.map((name) => protocol.isCallableName(name)),
+    callPaths: bytes.map((body) => protocol.callPath('render_page', body)),
+    batchPaths: bytes.map((body) => protocol.batchPath('render_page', body)),
+    sourceHash: protocol.sourceHash(paths),
+    sourceHashReversed: protocol.sourceHash([...paths].reverse()),
+    sourceHashEmpty: protocol.sourceHash([]),
+  }));
+});
+"""
+
+TRICKY_NAMES = [
+    "hello_world",
+    "render.page",
+    "a-b",
+    "$",
+    "_",
+    "...",
+    ".a",
+    "a.",
+    "A" * 500,
+    ".",
+    "..",
+    "",
+    "a b",
+    "a/b",
+    "a%2Fb",
+    "hello%5Fworld",
+    "a?b",
+    "a#b",
+    "a\nb",
+    "a\n",
+    "\na",
+    "a\r",
+    "a\0",
+    "é",
+    "\u212a",  # KELVIN SIGN: [A-Z] under a case-insensitive rule
+    "\u0661",  # ARABIC-INDIC DIGIT ONE: \\d in Python, not [0-9]
+    "ﬀ",
+    "__proto__",
+    "constructor",
+]
+
+BODIES = [
+    b'{"foo": "bar"}',
+    b"",
+    b"{}",
+    json.dumps({"text": "Grüße, 世界"}, sort_keys=True).encode(),
+    bytes(range(256)),
+]
+
+
+@pytest.fixture(scope="module")
+def source_files(tmp_path_factory):
+    """Files to hash: ASCII and non-ASCII names, one missing, one with a newline in its name."""
+    directory = tmp_path_factory.mktemp("sources")
+    present = {
+        "host.config.js": b"module.exports = {functions: {}};\n",
+        "lib/héllo wörld 漢字.js": "module.exports = 'ünïcödé';\n".encode(),
+        "new\nline.js": b"\x00\xff binary\n",
+        "empty.js": b"",
+    }
+    for name, content in present.items():
+        path = directory / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(content)
+    names = ["host.config.js", "lib/héllo wörld 漢字.js", "gone.js", "new\nline.js", "empty.js"]
+    return [str(directory / name) for name in names]
+
+
+@pytest.fixture(scope="module")
+def node_side(source_files):
+    finished = subprocess.run(
+        ["node", "-e", NODE_SCRIPT, str(PROTOCOL_JS)],
+        input=json.dumps({"paths": source_files, "names": TRICKY_NAMES, "bodies": [body.decode("latin-1") for body in BODIES]}),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=30,
+        check=True,
+    )
+    return json.loads(finished.stdout)
+
+
+def test_the_constants_are_equal(node_side):
+    assert node_side["constants"] == {
+        "STATUS_PATH": protocol.STATUS_PATH,
+        "FUNCTION_PATH": protocol.FUNCTION_PATH,
+        "BATCH_PATH": protocol.BATCH_PATH,
+        "HASH_PARAMETER": protocol.HASH_PARAMETER,
+        "JSON_TYPE": protocol.JSON_TYPE,
+        "TOKEN_HEADER": protocol.TOKEN_HEADER,
+        "CALLABLE_NAME": protocol.CALLABLE_NAME.pattern,
+    }
+
+
+def test_the_name_rule_agrees_on_tricky_names(node_side):
+    python_side = [protocol.is_callable_name(name) for name in TRICKY_NAMES]
+    assert dict(zip(TRICKY_NAMES, node_side["callable"])) == dict(zip(TRICKY_NAMES, python_side))
+    # And it is the rule meant: a few answers spelled out.
+    assert protocol.is_callable_name("render.page")
+    assert not protocol.is_callable_name("..")
+    assert not protocol.is_callable_name("a\n")
+    assert not protocol.is_callable_name("\u212a")
+
+
+def test_call_and_batch_paths_hash_the_exact_body_bytes(node_side):
+    assert node_side["callPaths"] == [protocol.call_path("render_page", body) for body in BODIES]
+    assert node_side["batchPaths"] == [protocol.batch_path("render_page", body) for body in BODIES]
+    # The seed's example.
+    assert protocol.call_path("echo", b'{"foo": "bar"}') == "/function/echo?hash=bc4919c6adf7168088eaea06e27a5b23f0f9f9da"
+
+
+def test_the_source_hash_is_equal_over_the_same_files(node_side, source_files):
+    assert node_side["sourceHash"] == protocol.source_hash(source_files)
+    assert node_side["sourceHashReversed"] == protocol.source_hash(list(reversed(source_files)))
+    assert node_side["sourceHashEmpty"] == protocol.source_hash([]) == hashlib.sha1(b"").hexdigest()
+    # The order counts, and a missing file is marked as such.
+    assert protocol.source_hash(source_files) != protocol.source_hash(list(reversed(source_files)))
+    missing = source_files[2]
+    assert protocol.source_hash([missing]) == hashlib.sha1(f"{missing}\0missing\n".encode()).hexdigest()
