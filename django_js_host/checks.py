@@ -68,8 +68,8 @@ def check_settings(app_configs=None, **kwargs):
             Error(
                 "JS_HOST sets both ROOT_URL and USE_MANAGER.",
                 hint=(
-                    "Managed hosts listen on ports the OS picks, which a proxy at ROOT_URL "
-                    "cannot know. In development use the manager without ROOT_URL; behind a "
+                    "Managed hosts listen on sockets of the manager's choosing, which a proxy "
+                    "at ROOT_URL cannot know. In development use the manager without ROOT_URL; behind a "
                     "proxy run your hosts yourself (`manage.py jshost start`, a supervisor) "
                     "with USE_MANAGER=False."
                 ),

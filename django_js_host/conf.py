@@ -119,8 +119,13 @@ def _optional_token(name, value):
 def _root_url(name, value):
     if value is None:
         return None
-    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise ConfigError(f"JS_HOST[{name!r}] must be an http:// or https:// URL, got {value!r}")
+    # unix:/path: a proxy on this machine that listens on a Unix socket (nginx
+    # `listen unix:...`), which, unlike its loopback port, not every local user can reach.
+    is_socket = isinstance(value, str) and value.startswith("unix:/")
+    if not is_socket and (not isinstance(value, str) or not value.startswith(("http://", "https://"))):
+        raise ConfigError(
+            f"JS_HOST[{name!r}] must be an http:// or https:// URL, or unix:/path/to.sock, got {value!r}"
+        )
     return value
 
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from django_js_host import Function, JSHost, UnexpectedResponse
+from django_js_host import ConfigError, Function, JSHost, UnexpectedResponse
 
 from .django_site import run_django
 from .hosts import FIXTURE_CONFIG, running_host
@@ -63,3 +63,18 @@ def test_a_host_that_requires_a_token_gets_the_token_setting(socket_config, sett
         assert "s3cret" not in str(refused.value)
         settings.JS_HOST = {**settings.JS_HOST, "TOKEN": "s3cret-for-tests"}
         assert Function("hello_world").call(name="token") == "Hello, token!"
+
+
+def test_root_url_may_name_a_unix_socket(socket_config, settings):
+    # A proxy on this machine listening on a socket; here the host itself stands in for it.
+    config, socket_path = socket_config
+    settings.JS_HOST = {"CONFIG_FILE": "/nowhere/host.config.js", "ROOT_URL": f"unix:{socket_path}",
+                        "CONNECT_ONCE_CONFIGURED": False}  # fmt: skip
+    with running_host(config):
+        assert Function("hello_world").call(name="proxied") == "Hello, proxied!"
+
+
+def test_root_url_must_be_a_url_or_a_socket(settings):
+    with pytest.raises(ConfigError, match=r"http:// or https:// URL, or unix:/path/to.sock, got 'unix:relative.sock'"):
+        settings.JS_HOST = {"ROOT_URL": "unix:relative.sock"}
+        Function("hello_world").call()
