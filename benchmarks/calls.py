@@ -6,7 +6,8 @@
 Prints machine info and ONE table of medians (min-max over rounds), measured side by side in
 one run, for five workloads:
 
-1. trivial       hello(name) -> str, latency per call
+1. trivial       hello(name) -> str, latency per call; also over Unix sockets (ours and a
+                 floor of its own), next to the TCP rows
 2. ~100 KB       1,000 objects sent and sent back with a small change (~100 KB of JSON each
                  way), latency per call; every answer is decoded and compared with the
                  expected one, outside the clock
@@ -22,6 +23,10 @@ Contestants, all running the JS functions of benchmarks/functions.js:
                thread: the raw cost of "HTTP + JSON to Node", no library
 * ours         Function(name).call / .call_json against a real host (js-host.js --json)
                started here from a temp host.config.js on a free loopback port, unmanaged
+* socket rows  (trivial workload only) the same two over a Unix socket: the floor server on
+               a socket, called with http.client over AF_UNIX; and ours through
+               Function(name, host=JSHost(...)).call() to a second host whose config says
+               `socket: ...` (Python finds it from the config, as in production)
 * requests     requests.Session (one per thread) to the floor server
 * JSPyBridge   PyPI `javascript`: require() functions.js in its Node bridge
 * mini-racer   V8 inside this process: eval functions.js once, then ctx.call (one context
@@ -81,7 +86,7 @@ HOST_CONFIG = """\
 // Written by benchmarks/calls.py: the functions of functions.js, in the host's callback style.
 const fns = require({functions});
 module.exports = {{
-  port: {port},
+  {listen},
   functions: {{
     hello(data, cb) {{ cb(null, fns.hello(data)); }},
     transform(data, cb) {{ cb(null, fns.transform(data)); }},
@@ -91,7 +96,14 @@ module.exports = {{
 
 TARGETS = {
     # workload: [(label, row it is shown on, row it compares with, limit, kind)]
-    "trivial": [("<=1.2x floor", "ours", "floor", 1.2, "max"), ("<=JSPyBridge", "ours", "jspybridge", 1.0, "max")],
+    "trivial": [
+        ("<=1.2x floor", "ours", "floor", 1.2, "max"),
+        ("<=JSPyBridge", "ours", "jspybridge", 1.0, "max"),
+        # The trust-boundary issue: a trivial call over a socket <= 0.6x the TCP floor; its
+        # ratio to the socket floor is shown without a target.
+        ("<=0.6x floor", "ours_socket", "floor", 0.6, "max"),
+        ("x socket floor", "ours_socket", "floor_socket", None, "info"),
+    ],
     "payload": [("<=1.1x floor", "ours", "floor", 1.1, "max"), ("<=mini-racer", "ours", "miniracer", 1.0, "max")],
     "threads": [(">=0.9x floor", "ours", "floor", 0.9, "min")],
     "batch": [("<=0.1x single calls", "ours_batch", "ours", 0.1, "max")],
@@ -293,15 +305,28 @@ class Run:
 
         self.project = Path(directory)
         self.processes = processes
-        port = free_port()
+        functions = json.dumps(str(FUNCTIONS_JS))
         self.config_file = self.project / "host.config.js"
-        self.config_file.write_text(HOST_CONFIG.format(functions=json.dumps(str(FUNCTIONS_JS)), port=port))
+        self.config_file.write_text(HOST_CONFIG.format(functions=functions, listen=f"port: {free_port()}"))
         self.host_process, line = start_node(
             processes, "host", [PACKAGED_BIN, self.config_file, "--json"], directory, "host"
         )
         self.host_port = json.loads(line)["config"]["port"]
         self.floor_process, line = start_node(processes, "floor server", [FLOOR_SERVER_JS, 0], directory, "floor")
         self.floor_port = json.loads(line)["port"]
+        # The socket rows: a second host, whose config names its socket (Python reads it
+        # from there), and the floor server again, on a socket. Both sockets in the temp dir.
+        self.socket_config_file = self.project / "socket.config.js"
+        socket_path = json.dumps(str(self.project / "host.sock"))
+        self.socket_config_file.write_text(HOST_CONFIG.format(functions=functions, listen=f"socket: {socket_path}"))
+        self.socket_host_process, line = start_node(
+            processes, "socket host", [PACKAGED_BIN, self.socket_config_file, "--json"], directory, "socket-host"
+        )
+        self.host_socket = json.loads(line)["config"]["socket"]
+        self.floor_socket = str(self.project / "floor.sock")
+        self.floor_socket_process, line = start_node(
+            processes, "socket floor server", [FLOOR_SERVER_JS, self.floor_socket], directory, "socket-floor"
+        )
 
     def specs(self):
         """What a worker process needs to make ours and the floor's callers."""
@@ -317,6 +342,7 @@ class Contestant:
     is_peer = True  # competes for "x best peer"
     threads_label = None  # a different label in the threads workload, if any
     warm_up_calls = None  # fewer warm-up calls than WARM_UP_CALLS, when there is nothing to warm
+    trivial_only = False  # a row in the trivial workload only (the socket rows)
 
     def open(self, run):
         """Get ready (import, connect, compile); raise Unavailable if it cannot run here."""
@@ -333,11 +359,34 @@ class Contestant:
         pass
 
 
-class FloorClient:
-    """The floor's Python side: http.client on one kept-alive connection, JSON in and out."""
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a Unix socket: the socket floor's client. Only connect() differs."""
 
-    def __init__(self, port):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port)
+    def __init__(self, socket_path):
+        super().__init__("localhost")  # the Host header; a socket has no name
+        self.socket_path = socket_path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.socket_path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class FloorClient:
+    """The floor's Python side: http.client on one kept-alive connection, JSON in and out.
+
+    A port: TCP to 127.0.0.1; a str: the path of a Unix socket.
+    """
+
+    def __init__(self, port_or_socket):
+        if isinstance(port_or_socket, str):
+            self.connection = UnixHTTPConnection(port_or_socket)
+        else:
+            self.connection = http.client.HTTPConnection("127.0.0.1", port_or_socket)
 
     def post(self, name, kwargs):
         self.connection.request("POST", "/function/" + name, json.dumps(kwargs).encode(), JSON_HEADERS)
@@ -370,6 +419,15 @@ class Floor(Contestant):
     def close(self):
         for client in self.clients:
             client.close()
+
+
+class FloorSocket(Floor):
+    key, label = "floor_socket", "floor    socket: http.client AF_UNIX"
+    trivial_only = True
+
+    def open(self, run):
+        super().open(run)
+        self.port = run.floor_socket  # FloorClient takes a socket path as well as a port
 
 
 def configure_ours(project, config_file):
@@ -406,6 +464,23 @@ class Ours(Contestant):
         from django_js_host.host import host
 
         host.reset()
+
+
+class OursSocket(Ours):
+    key, label = "ours_socket", "ours     socket: Function.call"
+    trivial_only = True
+
+    def open(self, run):
+        configure_ours(run.project, run.config_file)
+        from django_js_host.function import Function
+        from django_js_host.host import JSHost
+
+        # A host you run, found from its config file (`socket: ...`), as in production.
+        self.host = JSHost(config_file=str(run.socket_config_file))
+        self.hello = Function("hello", host=self.host)
+
+    def close(self):
+        self.host.reset()
 
 
 class Requests(Contestant):
@@ -532,7 +607,7 @@ class PyExecJS(Contestant):
         return lambda items: call("fns.transform", {"items": items})
 
 
-CONTESTANTS = [Floor, Ours, Requests, JSPyBridge, MiniRacer, PyExecJS]
+CONTESTANTS = [Floor, Ours, FloorSocket, OursSocket, Requests, JSPyBridge, MiniRacer, PyExecJS]
 PROCESS_CONTESTANTS = ["floor", "ours"]
 
 
@@ -764,7 +839,7 @@ def build_workloads(contestants, unavailable, args, gang, process_gang):
         key = contestant.key
         status = unavailable.get(key)
         if status:
-            for workload in workloads[:3]:
+            for workload in workloads[: 1 if contestant.trivial_only else 3]:
                 workload.add(contestant, status=status)
             if key in PROCESS_CONTESTANTS:
                 procs.add(contestant, status=status)
@@ -779,6 +854,8 @@ def build_workloads(contestants, unavailable, args, gang, process_gang):
             trivial.runnable[key] = lambda n, call=call: trivial_block(call, n)
         except Exception as error:
             row.fail(error)
+        if contestant.trivial_only:
+            continue
         # 2. ~100 KB
         row = payload.add(contestant)
         try:
@@ -870,6 +947,9 @@ def target_cell(workload, summary, key):
         if value is None:
             checks.append(f"{label} n/a")
             continue
+        if kind == "info":
+            checks.append(f"{label} {value:.2f}x")
+            continue
         passed = value <= limit if kind == "max" else value >= limit
         checks.append(f"{label} {'PASS' if passed else 'MISS'} ({value:.2f}x)")
     return ", ".join(checks)
@@ -914,6 +994,8 @@ NOTES = [
     "calls/block: per thread (3.) or per process (4.) in the concurrent workloads.",
     "x best peer: against the fastest of requests, JSPyBridge, mini-racer and PyExecJS in that row group.",
     "floor and ours answer a str for hello and a decoded list for transform (ours: call / call_json).",
+    "socket rows (1. only): the floor server and a second host on Unix sockets; their x floor is "
+    "against the TCP floor, and ours socket's target cell adds its ratio to the socket floor.",
     "JSPyBridge: function proxies fetched once; an object result needs .valueOf() (a second round "
     "trip). Its Python side shares request counters between threads without a lock (it relies on "
     "the GIL); every answer in 3. is checked against its thread's own name.",
@@ -1040,21 +1122,26 @@ def _profile(run, args):
     """Time ours' trivial call layer by layer, each layer adding one part of ours to the floor."""
     configure_ours(run.project, run.config_file)
     from django_js_host.function import Function, encode_kwargs
-    from django_js_host.host import host
+    from django_js_host.host import JSHost, host
     from django_js_host.transport import Response, Transport
 
     floor_client = FloorClient(run.floor_port)
     host_client = FloorClient(run.host_port)
     transport = Transport(f"http://127.0.0.1:{run.host_port}")
     hello = Function("hello")
+    # The socket rows' pieces: the socket floor, the socket host called like the floor, ours.
+    socket_floor_client = FloorClient(run.floor_socket)
+    socket_host_client = FloorClient(run.host_socket)
+    socket_host = JSHost(config_file=str(run.socket_config_file))
+    socket_hello = Function("hello", host=socket_host)
 
     def hashed_body(name):
         body = json.dumps({"name": name}, sort_keys=True).encode()
         return body, hashlib.sha1(body).hexdigest()
 
-    def host_hashed(name):
+    def host_hashed(name, client=host_client):
         body, digest = hashed_body(name)
-        connection = host_client.connection
+        connection = client.connection
         connection.request("POST", f"/function/hello?hash={digest}", body, JSON_HEADERS)
         return connection.getresponse().read().decode()
 
@@ -1074,12 +1161,19 @@ def _profile(run, args):
         "d. c through Transport.request": transport_request,
         "e. c through host.post_call": post_call,
         "f. ours Function('hello').call()": lambda name: hello.call(name=name),
+        "g. socket: floor client -> floor server": (
+            lambda name: socket_floor_client.post("hello", {"name": name}).decode()
+        ),
+        "h. socket: floor client -> host, c's": lambda name: host_hashed(name, socket_host_client),
+        "i. socket: ours Function.call()": lambda name: socket_hello.call(name=name),
     }
     counts = {
         label: calibrate(lambda n, c=call: trivial_block(c, n), args.seconds, 50, 100_000, WARM_UP_CALLS["trivial"])
         for label, call in layers.items()
     }
-    servers = {label: run.floor_process.pid if label.startswith("a.") else run.host_process.pid for label in layers}
+    server_of = {"a": run.floor_process, "g": run.floor_socket_process, "h": run.socket_host_process,
+                 "i": run.socket_host_process}
+    servers = {label: server_of.get(label[0], run.host_process).pid for label in layers}
     samples = {label: {"wall": [], "client cpu": [], "server cpu": []} for label in layers}
     labels = list(layers)
     for index in range(args.rounds):
@@ -1104,7 +1198,7 @@ def _profile(run, args):
             f"  {label:38} {m['wall']:8.1f} ({min(wall) * 1e6:6.1f} - {max(wall) * 1e6:6.1f}) "
             f"{m['client cpu']:11.1f} {m['server cpu']:9.1f}"
         )
-    a, b, c, d, e, f = medians.values()
+    a, b, c, d, e, f, g, h, i = medians.values()
     print("  steps:")
     for what, x, y in [
         ("node: host vs floor server (b - a)", b, a),
@@ -1113,6 +1207,11 @@ def _profile(run, args):
         ("host.post_call (e - d)", e, d),
         ("Function.call (f - e)", f, e),
         ("all: ours vs floor (f - a)", f, a),
+        ("socket floor vs TCP floor (g - a)", g, a),
+        ("socket: node, host vs floor (h - g)", h, g),
+        ("socket: ours vs floor client (i - h)", i, h),
+        ("socket: ours vs socket floor (i - g)", i, g),
+        ("socket: ours vs TCP floor (i - a)", i, a),
     ]:
         print(
             f"    {what:36} {x['wall'] - y['wall']:+8.1f} {'':17} "
@@ -1156,6 +1255,9 @@ def _profile(run, args):
     print("\n".join(line for line in out.getvalue().splitlines()[4:] if line.strip()))
     floor_client.close()
     host_client.close()
+    socket_floor_client.close()
+    socket_host_client.close()
+    socket_host.reset()
     transport.close()
 
 
@@ -1178,7 +1280,8 @@ def main():
                         help="about how long one block of calls runs (default 0.4; 0.05 with --quick)")
     parser.add_argument("--quick", action="store_true", help="a fast sanity run (~20 s)")
     parser.add_argument("--only", type=lambda text: text.split(","), default=None,
-                        help="comma-separated contestants to run: floor,ours,requests,jspybridge,miniracer,pyexecjs")
+                        help="comma-separated contestants to run: floor,ours,floor_socket,ours_socket,"
+                        "requests,jspybridge,miniracer,pyexecjs")
     parser.add_argument("--profile", action="store_true", help="break ours' trivial call down against the floor")
     args = parser.parse_args()
     if args.quick:

@@ -5,9 +5,12 @@
 // attribution: what any library doing this job pays at least.
 //
 //     node benchmarks/floor_server.js [PORT]    (0 or nothing: a free port)
+//     node benchmarks/floor_server.js PATH      (a Unix socket at PATH, replaced if there)
 //
-// Prints {"port": N, "pid": P} as its first stdout line once listening; SIGTERM stops it.
+// Prints {"port": N, "pid": P} (or {"socket": PATH, "pid": P}) as its first stdout line
+// once listening; SIGTERM stops it.
 
+const fs = require('node:fs');
 const http = require('node:http');
 
 const functions = require('./functions');
@@ -50,9 +53,17 @@ const server = http.createServer({noDelay: true}, (req, res) => {
 server.keepAliveTimeout = 60 * 1000;
 server.headersTimeout = 65 * 1000;
 
-server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => {
-  process.stdout.write(`${JSON.stringify({port: server.address().port, pid: process.pid})}\n`);
-});
+const where = process.argv[2] || '0';
+if (/^\d+$/.test(where)) {
+  server.listen(Number(where), '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({port: server.address().port, pid: process.pid})}\n`);
+  });
+} else {
+  fs.rmSync(where, {force: true});
+  server.listen(where, () => {
+    process.stdout.write(`${JSON.stringify({socket: where, pid: process.pid})}\n`);
+  });
+}
 
 process.on('SIGTERM', () => {
   server.close(() => process.exit(0));

@@ -8,7 +8,6 @@ mode, a symbolic link) is refused, never trusted.
 
 import os
 import stat
-import tempfile
 from contextlib import contextmanager
 
 from .exceptions import ConfigError
@@ -19,7 +18,11 @@ MANAGER_LOCK = "manager.lock"
 
 def private_directory(parent=None):
     """Our user's 0700 directory under ``parent`` (the temp dir), created if missing."""
-    path = os.path.join(parent or tempfile.gettempdir(), f"django-js-host-{os.getuid()}")
+    if parent is None:
+        import tempfile  # here: ~3 ms to import, for the processes that use the manager
+
+        parent = tempfile.gettempdir()
+    path = os.path.join(parent, f"django-js-host-{os.getuid()}")
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:

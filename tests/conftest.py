@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from .hosts import RUN_MARKER, free_port, processes_marked_with, running_host, write_config
+from .hosts import RUN_MARKER, free_port, js_host_for_test, processes_marked_with, running_host, write_config
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,9 +27,5 @@ def fixture_host(tmp_path_factory):
 @pytest.fixture
 def js_host_settings(settings, fixture_host):
     """Point JS_HOST (and so the default host) at the session's fixture host."""
-    settings.JS_HOST = {
-        "CONFIG_FILE": fixture_host.config_file,
-        "CONNECT_ONCE_CONFIGURED": False,
-        "FUNCTION_TIMEOUT": 5.0,
-    }
+    settings.JS_HOST = js_host_for_test(fixture_host.config_file)
     return settings

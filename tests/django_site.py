@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .hosts import FIXTURES, free_port, running_host, write_config
+from .hosts import FIXTURES, free_port, js_host_for_test, running_host, write_config
 from .support.paths import REPO
 
 SITE_CONFIG = FIXTURES / "django" / "site.config.js"
@@ -31,11 +31,7 @@ def site_host(tmp_path_factory):
 @pytest.fixture
 def site_settings(settings, site_host):
     """JS_HOST pointed at the site host."""
-    settings.JS_HOST = {
-        "CONFIG_FILE": site_host.config_file,
-        "CONNECT_ONCE_CONFIGURED": False,
-        "FUNCTION_TIMEOUT": 5.0,
-    }
+    settings.JS_HOST = js_host_for_test(site_host.config_file)
     return settings
 
 

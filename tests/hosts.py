@@ -120,3 +120,9 @@ def processes_marked_with(token):
         if needle in environ:
             found.append((int(entry.name), cmdline))
     return found
+
+
+def js_host_for_test(config_file):
+    """JS_HOST settings that point the default host at ``config_file`` for one test: it
+    connects at its first call, and no call waits long."""
+    return {"CONFIG_FILE": str(config_file), "CONNECT_ONCE_CONFIGURED": False, "FUNCTION_TIMEOUT": 5.0}

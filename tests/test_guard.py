@@ -11,7 +11,7 @@ import pytest
 from django_js_host import protocol
 from django_js_host.function import Function
 
-from .hosts import free_port, running_host, write_config
+from .hosts import free_port, js_host_for_test, running_host, write_config
 
 MARK_BODY = b"{}"
 MARK_PATH = protocol.call_path("mark", MARK_BODY)
@@ -40,11 +40,7 @@ def guarded_host(tmp_path, marker):
 
 @pytest.fixture
 def python_settings(settings, guarded_host):
-    settings.JS_HOST = {
-        "CONFIG_FILE": guarded_host.config_file,
-        "CONNECT_ONCE_CONFIGURED": False,
-        "FUNCTION_TIMEOUT": 5.0,
-    }
+    settings.JS_HOST = js_host_for_test(guarded_host.config_file)
     return settings
 
 

@@ -9,7 +9,7 @@ import pytest
 from django_js_host import ConfigError, Function, JSHost, UnexpectedResponse
 
 from .django_site import run_django
-from .hosts import FIXTURE_CONFIG, running_host
+from .hosts import FIXTURE_CONFIG, js_host_for_test, running_host
 from .support.managers import short_temp_dir
 
 
@@ -55,7 +55,7 @@ def test_a_socket_nothing_listens_on_is_a_connection_error_naming_it(socket_conf
 
 def test_a_host_that_requires_a_token_gets_the_token_setting(socket_config, settings):
     config, socket_path = socket_config
-    settings.JS_HOST = {"CONFIG_FILE": str(config), "CONNECT_ONCE_CONFIGURED": False}
+    settings.JS_HOST = js_host_for_test(config)
     with running_host(config, env={**os.environ, "JS_HOST_TOKEN": "s3cret-for-tests"}):
         with pytest.raises(UnexpectedResponse) as refused:
             Function("hello_world").call(name="no token")

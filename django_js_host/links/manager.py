@@ -95,10 +95,13 @@ class JSHostManager:
                         raise ProcessError(
                             f"The manager did not answer at {self.url}; see its logfile {self.logfile}"
                         ) from None
-                if self.spawn_detached_manager() is None:
-                    # A manager that is stopping still holds the socket: wait for it to let go.
-                    deadline = min(deadline, time.monotonic() + TAKEN_TIMEOUT)
-                    time.sleep(0.05)
+                status = self.spawn_detached_manager()
+                if status is not None:
+                    self._answered_at = self.socket_path
+                    return status
+                # A manager that is stopping still holds the socket: wait for it to let go.
+                deadline = min(deadline, time.monotonic() + TAKEN_TIMEOUT)
+                time.sleep(0.05)
 
     def spawn_detached_manager(self):
         """Run ``js-host.js --manager --detach``, which returns once the manager listens.

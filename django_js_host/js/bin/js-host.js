@@ -12,18 +12,14 @@
 const path = require('node:path');
 const {parseArgs} = require('node:util');
 
-const {checkPrivateDirectory, PrivateDirectoryError} = require('../lib/access');
-const {CLUSTER_FLAGS, parseClusterOptions, startCluster} = require('../lib/cluster');
-const {isClusterWorker, clusterWorkerRole} = require('../lib/cluster-worker');
+const {CLUSTER_FLAGS, parseClusterOptions} = require('../lib/cluster-options');
 const {ConfigError, TOKEN_ENV, loadConfig, parsePort, parseAddress} = require('../lib/config');
-const {startDetached, reportStart} = require('../lib/detach');
-const {createHost, hostStatus, describeLocation} = require('../lib/host');
-const {attributeEscapedErrors} = require('../lib/invoke');
 const {createLogger, timestamp} = require('../lib/log');
-const {createManager} = require('../lib/manager');
-const {stopWhenOrphanedAndIdle} = require('../lib/orphan');
 const {checkSocketPath, SocketPathError} = require('../lib/unix-socket');
 const {version} = require('../package.json');
+
+// Beyond these, each role (a host, the manager, its --detach launcher, a cluster's primary
+// or worker) requires its own modules as it starts: every start pays for what it loads.
 
 const USAGE = `Usage: js-host CONFIG [options]
        js-host --manager --socket PATH [--logfile F] [--json] [--detach]
@@ -190,6 +186,7 @@ function openHostLogger(values, holdStdout = values.json) {
 // How a host process reports its start and learns to stop when it runs on its own; a
 // --workers worker plays clusterWorkerRole (../lib/cluster-worker.js) instead.
 function standaloneRole(logger, values) {
+  const {stopWhenOrphanedAndIdle} = require('../lib/orphan');
   return {
     label: 'Host',
     statusExtras: undefined,
@@ -213,6 +210,8 @@ function standaloneRole(logger, values) {
 // (--json) and copies to the logfile, so even what the config prints while loading is
 // caught, after the status line.
 async function serve(configPath, overrides, values, makeRole = standaloneRole) {
+  const {createHost, describeLocation} = require('../lib/host');
+  const {attributeEscapedErrors} = require('../lib/invoke');
   const logger = openHostLogger(values);
   if (!logger) return;
   attributeEscapedErrors({
@@ -267,6 +266,8 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
 // `--workers N`: this process is the primary; it forks the workers (this same command line,
 // taking the isClusterWorker() branch of main()) and prints the one status line for them.
 function serveCluster(values, {workers}) {
+  const {startCluster} = require('../lib/cluster');
+  const {describeLocation} = require('../lib/host');
   // Its own lines about starting workers wait too: "Host listening at ..." comes first, as
   // the status line does with --json.
   const logger = openHostLogger(values, true);
@@ -287,6 +288,7 @@ function serveCluster(values, {workers}) {
 // `--config`: stdout carries exactly the one status line (Python parses all of it), so what
 // the config prints while loading goes to stderr.
 function printConfigStatus(configPath, overrides) {
+  const {hostStatus} = require('../lib/host');
   const stdoutWrite = process.stdout.write;
   process.stdout.write = process.stderr.write.bind(process.stderr);
   let config;
@@ -306,6 +308,9 @@ function printConfigStatus(configPath, overrides) {
 // it listens, which comes first in both modes. Every way it fails to start is also reported
 // to a `--detach` parent, which prints it.
 async function runManager({socketPath, logfile, json}) {
+  const {checkPrivateDirectory, PrivateDirectoryError} = require('../lib/access');
+  const {reportStart} = require('../lib/detach');
+  const {createManager} = require('../lib/manager');
   let logger;
   try {
     logger = createLogger({logfile, holdStdout: true});
@@ -352,6 +357,7 @@ async function runManager({socketPath, logfile, json}) {
 // The manager command line again, without --detach and --logfile: the detached manager's
 // stdout and stderr are the logfile itself.
 async function runDetachedManager({socketPath, logfile, json}) {
+  const {startDetached} = require('../lib/detach');
   const args = [__filename, '--manager', '--socket', socketPath];
   let line;
   try {
@@ -377,6 +383,7 @@ function main(argv) {
   if (manager) return manager.detach ? runDetachedManager(manager) : runManager(manager);
   if (values.config) return printConfigStatus(configPath, overrides);
   if (!cluster) return serve(configPath, overrides, values);
+  const {isClusterWorker, clusterWorkerRole} = require('../lib/cluster-worker');
   if (isClusterWorker()) return serve(configPath, overrides, values, (logger) => clusterWorkerRole(logger, cluster));
   return serveCluster(values, cluster);
 }

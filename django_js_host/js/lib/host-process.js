@@ -7,6 +7,7 @@
 const {spawn} = require('node:child_process');
 
 const {TOKEN_ENV} = require('./config');
+const {MANAGED_HOST_ENV} = require('./orphan');
 
 // A host that has not reported its status by then is stuck (a config waiting on something
 // that never comes); it is killed rather than left behind.
@@ -15,10 +16,6 @@ const START_TIMEOUT = 30 * 1000;
 const STOP_TIMEOUT = 10 * 1000;
 // What a failed start keeps of the host's stderr for its error message.
 const STDERR_KEPT = 64 * 1024;
-// Set in a managed host's environment. Its IPC channel to the manager closes when the
-// manager dies, even by SIGKILL: the host then stops (bin/js-host.js), rather than run on
-// with no one left to count its connections.
-const MANAGED_HOST_ENV = 'DJANGO_JS_HOST_MANAGED';
 
 class HostStartFailed extends Error {}
 HostStartFailed.prototype.name = 'HostStartFailed';
@@ -103,4 +100,4 @@ function startHostProcess({bin, config, socket, cwd, logfile}) {
   });
 }
 
-module.exports = {startHostProcess, HostStartFailed, describeExit, MANAGED_HOST_ENV};
+module.exports = {startHostProcess, HostStartFailed, describeExit};

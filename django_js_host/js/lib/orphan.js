@@ -5,7 +5,8 @@
 // then, and from that moment stops by itself once no connection has been open for a while:
 // the Python processes already using it keep their answers, and it does not run forever.
 
-const {MANAGED_HOST_ENV} = require('./host-process');
+// Set in a managed host's environment by the manager (host-process.js).
+const MANAGED_HOST_ENV = 'DJANGO_JS_HOST_MANAGED';
 
 // How long an orphaned host waits with no connection open before it stops; Python keeps
 // its connections open between calls, so idle means no process uses it any more.
@@ -36,4 +37,4 @@ function stopWhenOrphanedAndIdle(server, stop, {idleTime = ORPHAN_IDLE_TIME} = {
   });
 }
 
-module.exports = {stopWhenOrphanedAndIdle};
+module.exports = {MANAGED_HOST_ENV, stopWhenOrphanedAndIdle};
