@@ -72,7 +72,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from tests.processes import alive, stop_popen  # noqa: E402 (needs REPO on sys.path)
+from tests.support.processes import alive, stop_popen  # noqa: E402 (needs REPO on sys.path)
 
 FUNCTIONS_JS = HERE / "functions.js"
 FLOOR_SERVER_JS = HERE / "floor_server.js"

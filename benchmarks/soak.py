@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from tests.processes import alive, stop_popen, wait_until  # noqa: E402 (needs REPO on sys.path)
+from tests.support.processes import alive, stop_popen, wait_until  # noqa: E402 (needs REPO on sys.path)
 
 FUNCTIONS_JS = HERE / "functions.js"
 HOST_CONFIG = """\

@@ -50,7 +50,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.processes import alive, stop_by_pid, stop_popen, wait_until  # noqa: E402 (needs REPO on sys.path)
+from tests.support.processes import alive, stop_by_pid, stop_popen, wait_until  # noqa: E402 (needs REPO on sys.path)
 
 CONFIG = "module.exports = {functions: {hello(data, cb) { cb(null, 'Hello, ' + data.name); }}};\n"
 START_TIMEOUT = 30.0

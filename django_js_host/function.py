@@ -102,7 +102,8 @@ class Function:
 
     def _call(self, kwargs, decode):
         # Bad arguments raise here, fallback or not: they are bugs, not outages.
-        path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, encode_kwargs(self.name, kwargs))
+        body = encode_kwargs(self.name, kwargs)
+        path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
         try:
             if not enabled:
                 raise self._disabled()
@@ -116,7 +117,8 @@ class Function:
             return self._fall_back(error)
 
     async def _acall(self, kwargs, decode):
-        path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, encode_kwargs(self.name, kwargs))
+        body = encode_kwargs(self.name, kwargs)
+        path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
         try:
             if not enabled:
                 raise self._disabled()

@@ -15,7 +15,7 @@ from .exceptions import ConfigError, ConnectionError, JSHostError, UnexpectedRes
 from .links.direct import DirectLink
 from .links.managed import ManagedLink
 from .links.manager import manager as default_manager
-from .protocol import JSON_TYPE, TOKEN_HEADER, source_hash
+from .protocol import JSON_TYPE, STATUS_PATH, TOKEN_HEADER, source_hash
 from .transport import AsyncTransport, Transport
 
 STATUS_TIMEOUT = 5.0
@@ -46,19 +46,24 @@ class JSHost:
 
     @property
     def link(self):
-        """How we reach the host; chosen again when the settings change.
+        """How we reach the host, looked at again when the settings change.
 
         So the default host follows override_settings (and pytest-django's ``settings``):
-        another CONFIG_FILE, ROOT_URL or USE_MANAGER means another host.
+        what it learnt is forgotten, and another CONFIG_FILE or USE_MANAGER is another link.
+        The same link is kept otherwise, with its connection to a managed host.
         """
         resolved = settings.as_dict()
         if resolved is not self._settings_seen:
             self._forget_host()
             manager = self._manager or (default_manager if resolved["USE_MANAGER"] else None)
-            if manager is None:
-                self._link = DirectLink(self.config_file, self.get_config)
-            else:
-                self._link = ManagedLink(manager, self.config_file)
+            link, config_file = self._link, self.config_file
+            if link is None or link.manager is not manager or link.config_file != config_file:
+                if manager is None:
+                    self._link = DirectLink(config_file, self.get_config)
+                else:
+                    self._link = ManagedLink(manager, config_file)
+            elif manager is not None:
+                link.forget()  # asks the manager again, under the new settings
             self._settings_seen = resolved
         return self._link
 
@@ -101,16 +106,15 @@ class JSHost:
     @property
     def logfile(self):
         """The file a managed host writes its output to (connects first if need be)."""
-        return self._managed_link("have a logfile of ours; a host you run yourself logs to "
-                                  "its stdout and stderr, or to its --logfile").info["logfile"]
-
-    def _managed_link(self, what):
         link = self.link
         if link.manager is None:
-            raise ConfigError(f"Only a managed host (USE_MANAGER=True) can {what}.")
+            raise ConfigError(
+                "Only a managed host (USE_MANAGER=True) has a logfile of ours; a host you run "
+                "yourself logs to its stdout and stderr, or to its --logfile."
+            )
         if not link.connected:
             self.connect()
-        return link
+        return link.info["logfile"]
 
     def get_config(self):
         """The config the host reports for our config file, read without starting it.
@@ -154,7 +158,7 @@ class JSHost:
 
     def request_status(self):
         """Ask the running host for its status now, and return it as a dict."""
-        response = self.transport.request("GET", "/status", timeout=STATUS_TIMEOUT)
+        response = self.transport.request("GET", STATUS_PATH, timeout=STATUS_TIMEOUT)
         try:
             status = json.loads(response.body) if response.status == 200 else None
         except ValueError:

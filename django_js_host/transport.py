@@ -1,9 +1,9 @@
 """The one place that speaks HTTP to hosts, managers and proxies.
 
-Calls go over plain sockets (TCP, or Unix sockets: ``unix:/path/to.sock``), kept alive, with a small HTTP/1.1 reader of our own:
-``requests.Session`` costs about three times the raw floor per trivial call, and even
-``http.client`` spends half of a trivial call parsing headers into an email.message; a
-host exists to be fast. Each thread of each process has its own connection, so no socket
+Calls go over plain sockets (TCP, or Unix sockets: ``unix:/path/to.sock``), kept alive,
+with a small HTTP/1.1 reader of our own: ``requests.Session`` costs about three times the
+raw floor per trivial call, and even ``http.client`` spends half of a trivial call parsing
+headers into an email.message; a host exists to be fast. Each thread of each process has its own connection, so no socket
 is ever shared between threads or crosses a fork (gunicorn --preload, uwsgi,
 multiprocessing).
 

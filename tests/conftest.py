@@ -3,7 +3,14 @@ import uuid
 
 import pytest
 
-from .hosts import RUN_MARKER, free_port, js_host_for_test, processes_marked_with, running_host, write_config
+from .support.hosts import (
+    RUN_MARKER,
+    free_port,
+    js_host_for_test,
+    processes_marked_with,
+    running_host,
+    write_config,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -20,8 +20,8 @@ import pytest
 from django_js_host.links.manager import JSHostManager
 
 from .support.managers import short_temp_dir, stop_manager_and_hosts
-from .processes import alive, stop_by_pid, stop_popen, wait_until
 from .support.paths import REPO
+from .support.processes import alive, stop_by_pid, stop_popen, wait_until
 
 EXAMPLE_PROJECT = REPO / "example_project"
 EXAMPLE_CONFIG = EXAMPLE_PROJECT / "host.config.js"

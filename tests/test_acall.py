@@ -5,11 +5,17 @@ import time
 
 import pytest
 
-from django_js_host import ConnectionError, FunctionError, FunctionNotFound, FunctionTimeout, JSHost
+from django_js_host import (
+    ConnectionError,
+    FunctionError,
+    FunctionNotFound,
+    FunctionTimeout,
+    JSHost,
+)
 from django_js_host.function import Function
 
-from .hosts import free_port, running_host, write_config
 from .proxy import recording_proxy
+from .support.hosts import free_port, running_host, write_config
 
 pytestmark = pytest.mark.usefixtures("js_host_settings")
 

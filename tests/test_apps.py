@@ -8,11 +8,17 @@ import pytest
 
 from django_js_host.apps import connects_at_startup
 
-from .django_site import REPORT_CONNECTS, run_django, run_python, start_django, stop_process_tree
-from .django_site import site_host  # noqa: F401 (a fixture)
-from .hosts import free_port, write_config
-from .processes import wait_until
+from .support.django_site import (
+    REPORT_CONNECTS,
+    run_django,
+    run_python,
+    site_host,  # noqa: F401 (a fixture)
+    start_django,
+    stop_process_tree,
+)
+from .support.hosts import free_port, write_config
 from .support.managers import managed, managed_js_host, project, runtime_dir  # noqa: F401 (fixtures)
+from .support.processes import wait_until
 
 PYTEST = {"pytest": object()}
 

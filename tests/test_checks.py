@@ -9,8 +9,8 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from .django_site import run_django
-from .hosts import FIXTURE_CONFIG, FIXTURES
+from .support.django_site import run_django
+from .support.hosts import FIXTURE_CONFIG, FIXTURES
 
 BROKEN_CONFIG = "module.exports = {functions: {oops(data, cb) { cb(null, 1) }\n"
 

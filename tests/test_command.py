@@ -13,10 +13,10 @@ from django.core.management import CommandError, call_command
 from django_js_host import Function, JSHost
 from django_js_host.host import host as default_host
 
-from .django_site import run_django, start_django, stop_process_tree
-from .hosts import FIXTURE_CONFIG, free_port, running_host, write_config
-from .support.managers import managed, runtime_dir, project  # noqa: F401 (fixtures)
-from .processes import alive, wait_until
+from .support.django_site import run_django, start_django, stop_process_tree
+from .support.hosts import FIXTURE_CONFIG, free_port, running_host, write_config
+from .support.managers import managed, project, runtime_dir  # noqa: F401 (fixtures)
+from .support.processes import alive, wait_until
 
 
 def jshost(*args):

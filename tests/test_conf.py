@@ -11,7 +11,6 @@ from django.conf import settings as django_settings
 from django_js_host import ConfigError
 from django_js_host.conf import PACKAGED_BIN, Verbosity, resolve
 
-
 # The seed's settings with their seed defaults; paths resolve against the working directory.
 SEED_DEFAULTS = {
     "USE_MANAGER": False,

@@ -28,7 +28,7 @@ from .deployment_docs import (
     socket_directory,
     substitute,
 )
-from .hosts import FIXTURES, free_port, running_host, write_config
+from .support.hosts import FIXTURES, free_port, running_host, write_config
 
 
 def test_deployment_docs_render_without_warnings():

@@ -19,7 +19,6 @@ from django.test import Client
 from django_js_host.host import host
 from django_js_host.links.manager import JSHostManager
 
-from .django_site import children_of
 from .example_support import (
     EXAMPLE_CONFIG,
     EXAMPLE_PROJECT,
@@ -30,8 +29,9 @@ from .example_support import (
     require_example_build,
     wait_for,
 )
-from .hosts import free_port
-from .processes import alive, wait_until
+from .support.django_site import children_of
+from .support.hosts import free_port
+from .support.processes import alive, wait_until
 
 ROOT = re.compile(r'<div id="root">(.*?)</div>\s*<script id="item-counter-props"', re.S)
 PROPS = re.compile(r'<script id="item-counter-props" type="application/json">(.*?)</script>', re.S)

@@ -38,14 +38,18 @@ from django_js_host.exceptions import ConfigError
 from django_js_host.function import Function
 from django_js_host.links.manager import JSHostManager
 
-from .django_site import run_django
-from .hosts import FIXTURES, free_port, write_config
-from .support.managers import DISCONNECT_TIMEOUT, managed_hosts, runtime_dir  # noqa: F401 (fixture)
-from .support.managers import managed_js_host
+from .support.django_site import run_django
+from .support.hosts import FIXTURES, free_port, write_config
+from .support.managers import (  # noqa: F401 (fixture)
+    DISCONNECT_TIMEOUT,
+    managed_hosts,
+    managed_js_host,
+    run_managed_python,
+    runtime_dir,
+)
 from .support.managers import python_process as managed_python_process
-from .support.managers import run_managed_python
-from .processes import alive, stop_by_pid, stop_popen, wait_until
 from .support.paths import REPO
+from .support.processes import alive, stop_by_pid, stop_popen, wait_until
 
 FAULTS_CONFIG = FIXTURES / "faults.config.js"
 START_TIMEOUT = 30.0

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from django_js_host import FunctionNotFound
 from django_js_host.function import Function
 
-from .hosts import FIXTURES
-from .processes import alive, wait_until
+from .support.hosts import FIXTURES
+from .support.processes import alive, wait_until
 from .test_faults import assert_serves, js_host, quiet_host
 
 LIMIT = 4096  # the fuzzed host's requestDataLimit: small, so 413 is reached too

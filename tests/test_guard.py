@@ -11,7 +11,7 @@ import pytest
 from django_js_host import protocol
 from django_js_host.function import Function
 
-from .hosts import free_port, js_host_for_test, running_host, write_config
+from .support.hosts import free_port, js_host_for_test, running_host, write_config
 
 MARK_BODY = b"{}"
 MARK_PATH = protocol.call_path("mark", MARK_BODY)

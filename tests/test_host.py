@@ -8,7 +8,7 @@ from django_js_host import ConfigError, ConnectionError, Function, JSHost
 from django_js_host.conf import Verbosity
 from django_js_host.host import host as default_host
 
-from .hosts import FIXTURES, free_port, running_host, write_config
+from .support.hosts import FIXTURES, free_port, running_host, write_config
 
 
 def test_default_host_follows_settings(js_host_settings, fixture_host):

@@ -9,7 +9,7 @@ from django.template import engines
 from django_js_host import FunctionError
 from django_js_host.jinja2 import GLOBALS
 
-from .django_site import site_host, site_settings  # noqa: F401 (fixtures)
+from .support.django_site import site_host, site_settings  # noqa: F401 (fixtures)
 
 
 def render(source, **context):

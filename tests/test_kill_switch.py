@@ -9,9 +9,9 @@ from django.template import engines
 from django_js_host import ConnectionError, FunctionError, FunctionsDisabled
 from django_js_host.function import Function
 
-from .django_site import run_python, site_host, site_settings  # noqa: F401 (fixtures)
-from .hosts import free_port, write_config
 from .proxy import recording_proxy
+from .support.django_site import run_python, site_host, site_settings  # noqa: F401 (fixtures)
+from .support.hosts import free_port, write_config
 
 pytestmark = pytest.mark.usefixtures("js_host_settings")
 

@@ -17,8 +17,14 @@ from pathlib import Path
 from django_js_host.function import Function
 
 from .support.managers import runtime_dir  # noqa: F401 (fixture)
-from .processes import stop_popen, wait_until
-from .test_faults import faults_project, js_host, managed_faults, python_process, quiet_host  # noqa: F401 (fixtures)
+from .support.processes import stop_popen, wait_until
+from .test_faults import (  # noqa: F401 (fixtures)
+    faults_project,
+    js_host,
+    managed_faults,
+    python_process,
+    quiet_host,
+)
 
 THREADS = 8
 CALLS_PER_THREAD = 10_000

@@ -11,8 +11,16 @@ import pytest
 from django_js_host import ConfigError, Function, JSHost, JSHostError, ProcessError
 from django_js_host.links.manager import JSHostManager
 
-from .support.managers import DISCONNECT_TIMEOUT, managed, project, python_process, run_managed_python, runtime_dir  # noqa: F401
-from .processes import alive, stop_by_pid, wait_until
+from .support.managers import (  # noqa: F401
+    DISCONNECT_TIMEOUT,
+    managed,
+    project,
+    python_process,
+    run_managed_python,
+    runtime_dir,
+)
+from .support.processes import alive, stop_by_pid, wait_until
+
 
 def run_python(code, project, runtime_dir, **settings):
     returncode, out, err = run_managed_python(code, project, runtime_dir, **settings)
@@ -226,3 +234,29 @@ def test_a_socket_file_left_by_a_killed_manager_is_replaced(managed):
     host.reset()
     assert Function("greet").call(name="after") == "Hello, after!"
     assert managed.get_status()["pid"] != status["pid"]
+
+
+def test_the_manager_is_detached_not_our_child_and_in_a_session_of_its_own(managed):
+    Function("greet").call(name="x")
+    pid = managed.get_status()["pid"]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    parent, session = int(fields[1]), int(fields[3])
+    assert parent != os.getpid()  # so never our zombie when it exits
+    assert session != os.getsid(0)  # a Ctrl-C in our terminal does not reach it
+    log = Path(managed.logfile).read_text()
+    assert log.startswith('{"type":"Manager"')  # its output goes to its logfile, status line first
+
+
+def test_a_missing_node_is_named_before_a_manager_is_started(managed, settings):
+    settings.JS_HOST = {**settings.JS_HOST, "PATH_TO_NODE": "/nonexistent/node"}
+    with pytest.raises(ConfigError, match="Cannot run '/nonexistent/node': not found"):
+        Function("greet").call(name="x")
+    assert not managed.is_running()
+
+
+def test_a_manager_that_cannot_start_says_why(managed, settings, tmp_path):
+    bin_that_fails = tmp_path / "fails.js"
+    bin_that_fails.write_text("console.error('js-host: this manager cannot start: a test says so'); process.exit(1);\n")
+    settings.JS_HOST = {**settings.JS_HOST, "PATH_TO_BIN": str(bin_that_fails)}
+    with pytest.raises(ProcessError, match="The manager could not start: js-host: this manager cannot start: a test says so"):
+        Function("greet").call(name="x")

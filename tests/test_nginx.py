@@ -40,8 +40,8 @@ from .deployment_docs import (
     write_socket_project,
     write_tcp_project,
 )
-from .hosts import free_port, running_host
-from .processes import alive, stop_by_pid, stop_popen, wait_until
+from .support.hosts import free_port, running_host
+from .support.processes import alive, stop_by_pid, stop_popen, wait_until
 
 NGINX = "/usr/sbin/nginx"
 

@@ -11,7 +11,7 @@ from django.core.cache import caches
 from django_js_host import ConfigError, FunctionError
 from django_js_host.function import Function, encode_kwargs
 
-from .hosts import free_port, write_config
+from .support.hosts import free_port, write_config
 
 pytestmark = pytest.mark.usefixtures("js_host_settings")
 

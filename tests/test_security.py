@@ -23,13 +23,25 @@ from urllib.parse import quote
 
 import pytest
 
-from django_js_host import ConfigError, FunctionNotFound, JSHostError, UnexpectedResponse
+from django_js_host import (
+    ConfigError,
+    FunctionNotFound,
+    JSHostError,
+    UnexpectedResponse,
+)
 from django_js_host.function import Function
 from django_js_host.links.manager import JSHostManager
 
 from .support.managers import runtime_dir  # noqa: F401 (fixture)
-from .test_faults import assert_serves, faults_host, faults_project, js_host, managed_faults, quiet_host  # noqa: F401
-from .test_faults import python_process
+from .test_faults import (  # noqa: F401
+    assert_serves,
+    faults_host,
+    faults_project,
+    js_host,
+    managed_faults,
+    python_process,
+    quiet_host,
+)
 
 # --- who listens where, according to the kernel ----------------------------------------------
 

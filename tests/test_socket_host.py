@@ -8,8 +8,8 @@ import pytest
 
 from django_js_host import ConfigError, Function, JSHost, UnexpectedResponse
 
-from .django_site import run_django
-from .hosts import FIXTURE_CONFIG, js_host_for_test, running_host
+from .support.django_site import run_django
+from .support.hosts import FIXTURE_CONFIG, js_host_for_test, running_host
 from .support.managers import short_temp_dir
 
 

@@ -28,7 +28,7 @@ from .deployment_docs import (
     supervisor_program,
     write_socket_project,
 )
-from .processes import alive, stop_by_pid, stop_popen, wait_until
+from .support.processes import alive, stop_by_pid, stop_popen, wait_until
 
 VENV_BIN = Path(sys.executable).parent
 SUPERVISORD = VENV_BIN / "supervisord"

@@ -8,8 +8,8 @@ from django.utils.safestring import mark_safe
 
 from django_js_host import ConnectionError, FunctionError, FunctionTimeout
 
-from .django_site import site_host, site_settings  # noqa: F401 (fixtures)
-from .hosts import free_port, write_config
+from .support.django_site import site_host, site_settings  # noqa: F401 (fixtures)
+from .support.hosts import free_port, write_config
 
 
 def render(source, **context):

@@ -11,10 +11,9 @@ from contextlib import contextmanager
 import pytest
 
 from django_js_host import ConnectionError
-from django_js_host.transport import AsyncTransport, Transport
-
 from django_js_host.function import Function
 from django_js_host.host import host as default_host
+from django_js_host.transport import AsyncTransport, Transport
 
 pytestmark = pytest.mark.usefixtures("js_host_settings")
 

@@ -8,10 +8,9 @@ import zipfile
 
 import pytest
 
-from .hosts import free_port, running_host
+from .support.hosts import free_port, running_host
 from .support.managers import managed_hosts, runtime_dir  # noqa: F401 (fixture)
 from .support.paths import REPO
-
 
 
 def run(command, path=None, **kwargs):

@@ -15,7 +15,14 @@ import os
 import time
 
 from ..conf import Verbosity, announce, node_not_found, settings
-from ..exceptions import ConfigError, ConnectionError, FunctionTimeout, ProcessError, UnexpectedResponse, UnknownHost
+from ..exceptions import (
+    ConfigError,
+    ConnectionError,
+    FunctionTimeout,
+    ProcessError,
+    UnexpectedResponse,
+    UnknownHost,
+)
 from ..private import MANAGER_SOCKET, manager_start_lock, private_directory
 from ..protocol import JSON_TYPE
 from ..transport import Transport, unix_url
@@ -27,6 +34,8 @@ CONTROL_TIMEOUT = 60.0
 QUICK_TIMEOUT = 5.0
 HOST_STARTING_PATHS = frozenset({"/host/connect", "/host/restart"})
 SPAWN_TIMEOUT = 30.0
+# How often a starting manager is asked whether it listens yet (it takes tens of ms).
+SPAWN_POLL_INTERVAL = 0.005
 READY_TIMEOUT = 10.0
 # How long to wait for whatever holds the socket to let go of it (a manager that is
 # stopping does within moments): past that, it is not a manager (see ensure_running).
@@ -97,45 +106,54 @@ class JSHostManager:
                         ) from None
                 status = self.spawn_detached_manager()
                 if status is not None:
-                    self._answered_at = self.socket_path
                     return status
                 # A manager that is stopping still holds the socket: wait for it to let go.
                 deadline = min(deadline, time.monotonic() + TAKEN_TIMEOUT)
                 time.sleep(0.05)
 
     def spawn_detached_manager(self):
-        """Run ``js-host.js --manager --detach``, which returns once the manager listens.
+        """Start ``js-host.js --manager`` in the background; returns its status once it
+        listens, or None if a manager answers on the socket already (EADDRINUSE).
 
-        The manager ends up detached from us, in its own session, so it outlives this
-        process and is never our zombie. A manager started by hand that answers on the
-        socket already (EADDRINUSE) is as good as ours.
+        ``sh`` starts it and exits at once, so the manager is not our child (never our
+        zombie) and, in a session of its own, outlives this process and its Ctrl-C. ``sh``
+        rather than ``js-host.js --detach``: a second node start would double the wait.
+        The manager's output goes to its logfile, which says why if it fails to start.
         """
+        import shutil
         import subprocess  # here: most processes find the manager running
 
-        command = [
-            settings.PATH_TO_NODE, settings.PATH_TO_BIN, "--manager", "--detach", "--json",
-            "--socket", self.socket_path, "--logfile", self.logfile,
-        ]  # fmt: skip
-        try:
-            finished = subprocess.run(
-                command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                timeout=SPAWN_TIMEOUT, cwd=self.directory,
-            )  # fmt: skip
-        except FileNotFoundError:
-            raise node_not_found(settings.PATH_TO_NODE) from None
-        except subprocess.TimeoutExpired:
-            raise ProcessError(
-                f"The manager did not start within {SPAWN_TIMEOUT:g} s; see its logfile {self.logfile}"
-            ) from None
-        if finished.returncode == 0:
-            status = json.loads(finished.stdout.splitlines()[0])
-            announce(Verbosity.PROCESS_START, f"Started JSHostManager [{self.url}] (pid {status['pid']})")
-            return status
-        if "EADDRINUSE" not in finished.stderr:
-            raise ProcessError(
-                f"The manager could not start: {finished.stderr.strip()} (logfile {self.logfile})"
-            )
-        return None
+        node = shutil.which(settings.PATH_TO_NODE)
+        if node is None:
+            raise node_not_found(settings.PATH_TO_NODE)
+        logfile = self.logfile
+        with open(logfile, "ab") as log:
+            start_of_this_run = log.tell()
+        command = [node, settings.PATH_TO_BIN, "--manager", "--json", "--socket", self.socket_path]
+        launched = subprocess.run(
+            ["/bin/sh", "-c", 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!', "sh", logfile, *command],
+            capture_output=True, text=True, cwd=self.directory, start_new_session=True,
+        )  # fmt: skip
+        pid = int(launched.stdout)
+        deadline = time.monotonic() + SPAWN_TIMEOUT
+        while True:
+            try:
+                status = self.get_status()
+                break
+            except ConnectionError:
+                pass
+            if not _is_alive(pid):
+                said = _read_from(logfile, start_of_this_run).strip()
+                if "EADDRINUSE" in said:
+                    return None
+                raise ProcessError(f"The manager could not start: {said} (logfile {logfile})")
+            if time.monotonic() > deadline:
+                raise ProcessError(
+                    f"The manager (pid {pid}) did not answer within {SPAWN_TIMEOUT:g} s; see its logfile {logfile}"
+                )
+            time.sleep(SPAWN_POLL_INTERVAL)
+        announce(Verbosity.PROCESS_START, f"Started JSHostManager [{self.url}] (pid {status['pid']})")
+        return status
 
     def connect_host(self, config_file, connection, source_root):
         """Start (or reuse) the host for ``config_file`` and count a connection to it.
@@ -235,6 +253,22 @@ class JSHostManager:
             response.status,
             response.body,
         )
+
+
+def _is_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process has that pid: cannot tell, and the deadline holds
+    return True
+
+
+def _read_from(path, offset):
+    with open(path, "rb") as file:
+        file.seek(offset)
+        return file.read().decode("utf-8", "replace")
 
 
 manager = JSHostManager()

@@ -25,9 +25,9 @@ import pytest
 
 from django_js_host.links.manager import JSHostManager
 
-from ..hosts import FIXTURE_CONFIG
-from ..processes import alive, stop_by_pid, stop_popen, wait_until
+from .hosts import FIXTURE_CONFIG
 from .paths import REPO
+from .processes import alive, stop_by_pid, stop_popen, wait_until
 
 DISCONNECT_TIMEOUT = 0.5
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .hosts import FIXTURES, free_port, js_host_for_test, running_host, write_config
-from .support.paths import REPO
+from .paths import REPO
 
 SITE_CONFIG = FIXTURES / "django" / "site.config.js"
 

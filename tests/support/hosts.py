@@ -11,7 +11,7 @@ from django_js_host.conf import PACKAGED_BIN
 
 from .processes import stop_popen
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 FIXTURE_CONFIG = FIXTURES / "host.config.js"
 
 # Set in the environment of every process the suite starts (and so of their children), so
