@@ -283,6 +283,10 @@ class Settings:
             raise AttributeError(f"No JS_HOST setting named {name!r}") from None
 
     def _raw_settings(self):
+        if self._plain_settings is not NO_JS_HOST and "django.conf" not in sys.modules:
+            # configure() ran without Django, which is still not loaded: a plain script,
+            # whose every call comes here (_django_configured reads the environment).
+            return self._plain_settings
         if not _django_configured():
             return self._plain_settings
         from django.conf import settings as django_settings
