@@ -14,6 +14,8 @@ per event loop, as many as there are calls in flight, and never a blocking socke
 import os
 import select
 import socket
+import struct
+import sys
 import threading
 from collections import namedtuple
 from urllib.parse import urlsplit
@@ -119,8 +121,7 @@ class Transport(_Endpoint):
         sock = connection.sock
         try:
             if connection.read_timeout != timeout:  # a syscall: only when it changes
-                sock.settimeout(timeout)
-                connection.read_timeout = timeout
+                connection.set_timeout(timeout)
             if len(body) <= ONE_WRITE_LIMIT:
                 # One write: one system call, and no wait on the peer's delayed ACK between
                 # headers and body. A big body is not copied to join it.
@@ -129,7 +130,7 @@ class Transport(_Endpoint):
                 sock.sendall(head)
                 sock.sendall(body)
             status, content_type, payload, reusable = _read_response(sock)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):  # BlockingIOError: the kernel's timeout
             connection.close()
             raise self._no_answer(path, timeout) from None
         except (OSError, ValueError) as error:
@@ -170,11 +171,14 @@ class Transport(_Endpoint):
                 import ssl  # only for https:// ROOT_URLs (~10 ms to import)
 
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self._address[0])
+            else:
+                sock.settimeout(None)  # blocking: set_timeout gives the kernel the timeouts
+                connection.kernel_timeouts = True
         except OSError as error:
             reason = error.strerror or str(error) or error.__class__.__name__
             raise self._cannot_connect(reason) from error
         connection.sock = sock
-        connection.read_timeout = CONNECT_TIMEOUT
+        connection.read_timeout = None
         connection.idle_poller = select.poll()
         connection.idle_poller.register(sock, select.POLLIN)
 
@@ -326,12 +330,39 @@ def _connect_unix(path):
     return sock
 
 
+# struct timeval, for SO_RCVTIMEO and SO_SNDTIMEO: two longs on Linux; on macOS a long, an
+# int and padding. Elsewhere a setsockopt that refuses it falls back to settimeout().
+TIMEVAL_FORMAT = "@qi4x" if sys.platform == "darwin" else "@ll"
+
+
 class _Connection:
     """A thread's kept-alive socket, and what is known about it."""
 
     sock = None
     read_timeout = None  # the socket's timeout now, so it is set only when it changes
     idle_poller = None  # polls the socket for a close by the peer between requests
+    kernel_timeouts = False  # a blocking socket whose timeouts the kernel keeps
+
+    def set_timeout(self, timeout):
+        """Bound each send and receive by ``timeout`` seconds.
+
+        By the kernel where it can (SO_RCVTIMEO and SO_SNDTIMEO on a blocking socket, which
+        then raises BlockingIOError): Python's settimeout() polls before every send and
+        receive, two more system calls and a wake-up per call, a tenth of a trivial call
+        over a Unix socket.
+        """
+        if self.kernel_timeouts:
+            seconds = int(timeout)
+            microseconds = max(int((timeout - seconds) * 1_000_000), 0 if seconds else 1)  # 0 0: never
+            timeval = struct.pack(TIMEVAL_FORMAT, seconds, microseconds)
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+            except OSError:
+                self.kernel_timeouts = False
+        if not self.kernel_timeouts:
+            self.sock.settimeout(timeout)
+        self.read_timeout = timeout
 
     def close(self):
         if self.sock is not None:

@@ -3,14 +3,30 @@
 import asyncio
 import json
 import os
+import time
 
 import pytest
 
-from django_js_host import ConfigError, Function, JSHost, UnexpectedResponse
+from django_js_host import (
+    ConfigError,
+    Function,
+    FunctionTimeout,
+    JSHost,
+    UnexpectedResponse,
+)
 
 from .support.django_site import run_django
-from .support.hosts import FIXTURE_CONFIG, js_host_for_test, running_host
+from .support.hosts import FIXTURE_CONFIG, FIXTURES, js_host_for_test, running_host
 from .support.managers import short_temp_dir
+
+
+def write_socket_config(directory, socket_path, functions_from=FIXTURE_CONFIG):
+    config = directory / f"{functions_from.stem}.config.js"
+    config.write_text(
+        f"module.exports = Object.assign({{}}, require({json.dumps(str(functions_from))}), "
+        f"{{socket: {json.dumps(socket_path)}}});\n"
+    )
+    return config
 
 
 @pytest.fixture
@@ -18,12 +34,7 @@ def socket_config(tmp_path):
     """A config file whose host serves a socket in a short temp dir; yields (config, socket)."""
     with short_temp_dir() as directory:
         socket_path = os.path.join(directory, "site.sock")
-        config = tmp_path / "host.config.js"
-        config.write_text(
-            f"module.exports = Object.assign({{}}, require({json.dumps(str(FIXTURE_CONFIG))}), "
-            f"{{socket: {json.dumps(socket_path)}}});\n"
-        )
-        yield config, socket_path
+        yield write_socket_config(tmp_path, socket_path), socket_path
 
 
 def test_python_finds_the_socket_in_the_config_and_calls_over_it(socket_config):
@@ -37,6 +48,18 @@ def test_python_finds_the_socket_in_the_config_and_calls_over_it(socket_config):
         assert hello.batch([{"name": "a"}, {"name": "b"}]) == ["Hello, a!", "Hello, b!"]
         assert asyncio.run(hello.acall(name="async")) == "Hello, async!"
     assert not os.path.exists(socket_path)  # the host removed it as it stopped
+
+
+def test_a_call_over_a_socket_that_gets_no_answer_times_out_on_time(tmp_path):
+    with short_temp_dir() as directory:
+        config = write_socket_config(tmp_path, os.path.join(directory, "faults.sock"), FIXTURES / "faults.config.js")
+        with running_host(config):
+            never = Function("never_calls_back", host=JSHost(config), timeout=0.5)
+            started = time.monotonic()
+            with pytest.raises(FunctionTimeout, match="within 0.5 s"):
+                never.call()
+            assert 0.5 <= time.monotonic() - started < 2.5
+            assert Function("echo", host=JSHost(config)).call_json(after="timeout") == {"after": "timeout"}
 
 
 def test_jshost_status_shows_the_socket(socket_config, tmp_path):
