@@ -134,6 +134,8 @@ class JSHostManager:
             ["/bin/sh", "-c", 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!', "sh", logfile, *command],
             capture_output=True, text=True, cwd=self.directory, start_new_session=True,
         )  # fmt: skip
+        if launched.returncode != 0 or not launched.stdout.strip().isdigit():
+            raise ProcessError(f"Could not start the manager with /bin/sh: {launched.stderr.strip() or launched.stdout!r}")
         pid = int(launched.stdout)
         deadline = time.monotonic() + SPAWN_TIMEOUT
         while True:
