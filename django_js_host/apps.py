@@ -75,7 +75,9 @@ class DjangoJSHostConfig(AppConfig):
         if settings.ENABLED and settings.CONNECT_ONCE_CONFIGURED and connects_at_startup(
             self.management_command, command_argv, os.environ, sys.modules
         ):
-            connect_default_host()
+            from .host import connect_default_host
+
+            connect_default_host()  # errors stop start-up, naming the file, URL or logfile
 
 
 def running_management_command():
@@ -108,19 +110,3 @@ def connects_at_startup(command, argv, environ, modules):
         # Its parent only watches files; its child, marked RUN_MAIN=true, serves.
         return environ.get("RUN_MAIN") == "true"
     return True
-
-
-def connect_default_host():
-    """Connect to the default host, then close the sockets that opened.
-
-    Errors (ConfigError, ConnectionError, ProcessError ...) propagate: start-up fails,
-    naming the file, URL or logfile at fault.
-    """
-    from .host import host
-
-    try:
-        host.connect()
-    finally:
-        # A forked worker must not inherit them (see the module docstring); the next call
-        # in this process reopens one in a fraction of a millisecond on loopback.
-        host.close_connections()

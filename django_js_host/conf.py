@@ -256,6 +256,11 @@ class Settings:
         stay here: Django's settings are never configured, so a script that calls functions
         does not pay for importing Django's machinery (about 50 ms). Raises ConfigError
         before changing anything if a value is bad.
+
+        In a plain script, with CONNECT_ONCE_CONFIGURED (and ENABLED) on, it then connects
+        to the host, as a Django process does as it starts (apps.py): a config file that
+        does not load, or a host that does not answer, raises here, not at the first call;
+        a managed host is started now.
         """
         if _django_configured():
             from django.conf import settings as django_settings
@@ -263,10 +268,15 @@ class Settings:
             merged = {**getattr(django_settings, "JS_HOST", NO_JS_HOST), **overrides}
             resolve(merged)
             django_settings.JS_HOST = merged
-        else:
-            merged = {**self._plain_settings, **overrides}
-            resolve(merged)
-            self._plain_settings = merged
+            return
+        merged = {**self._plain_settings, **overrides}
+        resolved = resolve(merged)
+        self._plain_settings = merged
+        if resolved["CONNECT_ONCE_CONFIGURED"] and resolved["ENABLED"]:
+            # Imported here: the host module reads these settings (imports flow that way).
+            from .host import connect_default_host
+
+            connect_default_host()
 
     def as_dict(self):
         """Every setting, resolved (see ``resolve``)."""

@@ -278,6 +278,16 @@ class JSHost:
             raise (await asyncio.to_thread(link.why_gone, self._status)) or error
 
 
+def connect_default_host():
+    """Connect to the default host, then close the sockets that opened (a process may fork
+    next: gunicorn --preload, multiprocessing). Errors (ConfigError, ConnectionError,
+    ProcessError ...) propagate, naming the file, URL or logfile at fault."""
+    try:
+        host.connect()
+    finally:
+        host.close_connections()
+
+
 def token_headers():
     """What every request carries for a host that requires a token (JS_HOST['TOKEN'])."""
     return {TOKEN_HEADER: settings.TOKEN} if settings.TOKEN else None

@@ -129,9 +129,15 @@ describe('bad config files', () => {
     assertFails(result, /module\.exports must be an object .* got a number/);
   });
 
-  test('functions missing', async () => {
+  test('functions missing: a host with none, as js-host 0.12 allowed', async () => {
     const result = await checkConfig('no-functions.config.js', 'module.exports = {port: 9009};\n');
-    assertFails(result, /"functions" must be an object of functions, .* got undefined/);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout).config.functions, []);
+  });
+
+  test('functions null or not an object', async () => {
+    const result = await checkConfig('null-functions.config.js', 'module.exports = {functions: null};\n');
+    assertFails(result, /"functions" must be an object of functions, .* got null/);
   });
 
   test('functions that are not functions', async () => {

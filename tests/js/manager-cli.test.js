@@ -303,3 +303,28 @@ describe('stopping the manager', () => {
       assert.deepEqual(fs.readdirSync(path.dirname(manager.socket)).filter((name) => name.endsWith('.sock')), []);
     }));
 });
+
+describe('what earlier managers left', () => {
+  test('host logfiles not written for a week and sockets of dead managers are removed at start; the rest is kept', async () => {
+    const runDir = makeRunDir();
+    const file = (name) => path.join(runDir.dir, name);
+    const week = 7 * 24 * 60 * 60;
+    fs.writeFileSync(file('host-old.config-0123456789.log'), 'old\n');
+    const eightDaysAgo = Date.now() / 1000 - week - 86400;
+    fs.utimesSync(file('host-old.config-0123456789.log'), eightDaysAgo, eightDaysAgo);
+    fs.writeFileSync(file('host-recent.config-0123456789.log'), 'recent\n');
+    // A pid no process has (above Linux's pid_max default), and ours, which is alive.
+    fs.writeFileSync(file('host-0123456789-4194999.sock'), '');
+    fs.writeFileSync(file(`host-0123456789-${process.pid}.sock`), '');
+    fs.writeFileSync(file('notes.txt'), 'mine\n');
+    const manager = await startManager(runDir);
+    try {
+      const left = fs.readdirSync(runDir.dir).sort();
+      assert.deepEqual(left, [`host-0123456789-${process.pid}.sock`, 'host-recent.config-0123456789.log', 'manager.sock', 'notes.txt']);
+      await waitFor(() => /removed what earlier managers left: .*host-old\.config-0123456789\.log/.test(manager.output.stdout), {what: 'the log line'});
+    } finally {
+      await manager.stop();
+      runDir.remove();
+    }
+  });
+});

@@ -133,7 +133,8 @@ function parseToken(fromFile, env) {
   throw new ConfigError(`${source} must be a string of visible ASCII characters without spaces, got ${what}`);
 }
 
-function collectFunctions(functions) {
+// No `functions` at all is a host with none, as js-host 0.12 allowed: a project being set up.
+function collectFunctions(functions = {}) {
   if (functions === null || typeof functions !== 'object' || Array.isArray(functions)) {
     throw new ConfigError(`"functions" must be an object of functions, like {functions: {name: fn}}, got ${describeType(functions)}`);
   }

@@ -23,6 +23,7 @@ const {
   hostOptionsOf,
 } = require('./manager-requests');
 const {trackConnections} = require('./shutdown');
+const {sweepRunDir} = require('./sweep');
 const {listenOnSocket} = require('./unix-socket');
 const {version} = require('../package.json');
 
@@ -68,6 +69,8 @@ function createManager({socketPath, runDir, logger, bin}) {
   async function listen() {
     await listenOnSocket(server, socketPath, 0o600);
     log(`manager listening at unix:${socketPath} (pid ${process.pid}, host sockets and logfiles in ${runDir})`);
+    const swept = sweepRunDir(runDir);
+    if (swept.length) log(`removed what earlier managers left: ${swept.join(', ')}`);
     firstHostTimer = setTimeout(() => stop(`no host started within ${FIRST_HOST_TIMEOUT}ms`), FIRST_HOST_TIMEOUT);
     ownerCheck = setInterval(hosts.dropDeadOwners, OWNER_CHECK_INTERVAL);
   }
