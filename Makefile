@@ -2,7 +2,10 @@
 #   make example   runs the example site at http://127.0.0.1:8000/
 #   make test      runs every test: Python (pytest) and Node (node --test)
 PYTHON ?= python3
-VENV := .venv
+# Another interpreter or Django for the same suite (CI's matrix), each in its own venv:
+#   make test PYTHON=~/.pyenv/versions/3.10.13/bin/python VENV=.venv-py310 DJANGO='Django>=4.2,<5'
+VENV ?= .venv
+DJANGO ?=
 BIN := $(VENV)/bin
 
 .PHONY: example example-assets test
@@ -10,7 +13,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' $(if $(DJANGO),'$(DJANGO)')
 	touch $@
 
 # The npm packages of package-lock.json; again only when it changes (npm ci starts afresh).
