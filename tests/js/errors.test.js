@@ -129,19 +129,50 @@ describe('errors that belong to no call', () => {
     return file;
   }
 
-  test('an uncaught exception outside any call is logged with its stack, and the host exits 1', async () => {
+  test('an uncaught exception outside any call is logged with its stack, and the host keeps serving', async () => {
     const config = writeConfig(
       'stray-throw.config.js',
-      "module.exports = {functions: {}};\nsetTimeout(() => { throw new Error('no call owns this'); }, 300);\n",
+      "module.exports = {functions: {ping: (data, cb) => cb(null, 'pong')}};\nsetTimeout(() => { throw new Error('no call owns this'); }, 300);\n",
     );
     const host = await startHost(config);
     try {
-      assert.deepEqual(await waitForExit(host, 5000), {code: 1, signal: null});
-      assert.match(host.output.stderr, /fatal: uncaught exception outside any function call; exiting.*\nError: no call owns this\n\s+at .*stray-throw\.config\.js:2/);
+      await waitFor(() => host.output.stderr.includes('no call owns this'), {what: 'the log line'});
+      assert.match(host.output.stderr, /error: uncaught exception outside any function call \(the host keeps running\)\nError: no call owns this\n\s+at .*stray-throw\.config\.js:2/);
+      assert.equal((await host.call('ping')).text, 'pong');
     } finally {
       await host.stop();
     }
   });
+
+  for (const workers of [[], ['--workers', '2']]) {
+    test(`an error a function leaves behind after answering does not cut the calls in flight${workers.length ? ' (--workers 2)' : ''}`, async () => {
+      const config = writeConfig(
+        'leaves-errors.config.js',
+        [
+          'module.exports = {functions: {',
+          "  later(data, cb) { cb(null, 'answered'); queueMicrotask(() => { throw new Error('thrown after the answer'); }); },",
+          "  timer(data, cb) { cb(null, 'answered'); setTimeout(() => { throw new Error('thrown by a timer after the answer'); }, 20); },",
+          "  slow(data, cb) { setTimeout(() => cb(null, 'slow done'), 400); },",
+          '}};',
+          '',
+        ].join('\n'),
+      );
+      const host = await startHost(config, {args: workers});
+      try {
+        const inFlight = [host.call('slow'), host.call('slow')];
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal((await host.call('later')).text, 'answered');
+        assert.equal((await host.call('timer')).text, 'answered');
+        for (const res of await Promise.all(inFlight)) assert.equal(res.text, 'slow done');
+        await waitFor(() => host.output.stderr.includes('thrown by a timer after the answer'), {what: 'the log line'});
+        assert.match(host.output.stderr, /uncaught exception outside any function call \(the host keeps running\)\nError: thrown after the answer\n\s+at /);
+        assert.equal((await host.call('slow')).text, 'slow done');
+        assert.equal(host.child.exitCode, null);
+      } finally {
+        await host.stop();
+      }
+    });
+  }
 
   test('an unhandled rejection outside any call is logged and the host keeps running', async () => {
     const config = writeConfig(

@@ -1,8 +1,9 @@
 'use strict';
 // The log: one complete line per call on stdout and in --logfile, in the order of the answers,
 // with what functions print in between. The per-call lines are written in batches, so these
-// tests end the host right after its last answer, in every way it can end (SIGTERM, a fatal
-// error, a function calling process.exit), and check that no line is lost or cut.
+// tests end the host right after its last answer, in every way it can end (SIGTERM, a
+// function calling process.exit), also after an error outside any call, and check that no
+// line is lost or cut.
 
 const assert = require('node:assert/strict');
 const {spawnSync} = require('node:child_process');
@@ -12,7 +13,7 @@ const path = require('node:path');
 const {after, before, describe, test} = require('node:test');
 
 const {timestamp} = require('../../django_js_host/js/lib/log');
-const {fixture, makeTempDir, startHost} = require('./helpers');
+const {fixture, makeTempDir, startHost, waitFor} = require('./helpers');
 
 const LOGGING_CONFIG = fixture('logging.config.js');
 const LOG_JS = path.resolve(__dirname, '../../django_js_host/js/lib/log.js');
@@ -96,17 +97,20 @@ describe('call log lines', () => {
     }
   });
 
-  test('are all out when an error outside any call ends the host', async () => {
-    const host = await startLoggingHost('fatal');
+  test('are all out, with the error, when an error outside any call is logged', async () => {
+    const host = await startLoggingHost('stray');
     try {
       for (let i = 0; i < 5; i++) await host.call(`call_${i}`);
       host.child.kill('SIGUSR2');
-      assert.deepEqual(await host.exited, {code: 1, signal: null});
+      await waitFor(() => host.output.stderr.includes('thrown by a signal handler'), {what: 'the error line'});
+      host.child.kill('SIGTERM');
+      assert.deepEqual(await host.exited, {code: 0, signal: null});
       const calls = [0, 1, 2, 3, 4].map((i) => callLine(`call_${i}`));
-      assertLines(host.output.stdout, [host.firstLine, ...calls]);
-      assert.match(host.output.stderr, /^\S+Z fatal: uncaught exception outside any function call.*\nError: thrown by a signal handler/);
-      // The call lines, then the error.
-      assert.equal(fs.readFileSync(logfile, 'utf8'), host.output.stdout + host.output.stderr);
+      assertLines(host.output.stdout, [host.firstLine, ...calls, /Host stopping \(SIGTERM\)/, 'Host stopped']);
+      assert.match(host.output.stderr, /^\S+Z error: uncaught exception outside any function call \(the host keeps running\)\nError: thrown by a signal handler/);
+      // The call lines, then the error, then the stop.
+      const stopped = 'Host stopping (SIGTERM)\nHost stopped\n';
+      assert.equal(fs.readFileSync(logfile, 'utf8'), host.output.stdout.replace(stopped, '') + host.output.stderr + stopped);
     } finally {
       await host.stop();
     }

@@ -6,8 +6,8 @@
 // multi-process host (--workers) in ../lib/cluster.js and its workers' side in
 // ../lib/cluster-worker.js.
 //
-// Exit codes: 0 done, 1 config / logfile / listen failure or a fatal uncaught exception,
-// 2 bad command line.
+// Exit codes: 0 done, 1 config / logfile / listen failure or an uncaught exception in the
+// manager or a cluster's primary (a host logs its own and serves on), 2 bad command line.
 
 const path = require('node:path');
 const {parseArgs} = require('node:util');
@@ -215,9 +215,8 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
   const logger = openHostLogger(values);
   if (!logger) return;
   attributeEscapedErrors({
-    onFatal: (err) => {
-      logger.error(`${timestamp()} fatal: uncaught exception outside any function call; exiting, as the host's state is unknown\n${describeThrown(err)}`);
-      flushAndExit(logger, 1);
+    onStrayException: (err) => {
+      logger.error(`${timestamp()} error: uncaught exception outside any function call (the host keeps running)\n${describeThrown(err)}`);
     },
     onStray: (reason) => {
       logger.error(`${timestamp()} error: unhandled promise rejection outside any function call (the host keeps running)\n${describeThrown(reason)}`);

@@ -64,7 +64,9 @@ function discardBody(req, done) {
 }
 
 // `body` is a string or a Buffer. Returns false when the client is gone and nothing was sent.
-function send(res, status, contentType, body, headers) {
+// What the kernel could not take at once waits in memory for the client to read it: a
+// client that does not within `writeTimeout` ms is dropped, and that memory freed.
+function send(res, status, contentType, body, headers, writeTimeout) {
   if (res.destroyed || res.writableEnded) return false;
   res.writeHead(status, {
     ...headers,
@@ -72,7 +74,17 @@ function send(res, status, contentType, body, headers) {
     'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length,
   });
   res.end(body);
+  const {socket} = res;
+  if (writeTimeout !== undefined && socket && socket.writableLength > 0) dropUnlessTaken(res, socket, writeTimeout);
   return true;
+}
+
+function dropUnlessTaken(res, socket, writeTimeout) {
+  const timer = setTimeout(() => socket.destroy(), writeTimeout);
+  timer.unref();
+  const taken = () => clearTimeout(timer);
+  res.once('finish', taken);
+  res.once('close', taken);
 }
 
 // fatal: a body that is not UTF-8 is refused rather than silently decoded with U+FFFD.
@@ -81,9 +93,42 @@ const utf8 = new TextDecoder('utf-8', {fatal: true});
 class InvalidJSON extends Error {}
 InvalidJSON.prototype.name = 'InvalidJSON';
 
+class JSONTooDeep extends Error {}
+JSONTooDeep.prototype.name = 'JSONTooDeep';
+
+// What the manager allows (a host has its config's maxJsonDepth).
+const DEFAULT_MAX_DEPTH = 512;
+
+// True if JSON text nests arrays and objects deeper than `limit`: counted before parsing,
+// as JSON.parse of millions of '[' costs hundreds of MB that the process keeps. One pass
+// over the bytes (about 1.5 ms per MB), stopping at the first level past the limit.
+function nestsDeeperThan(bytes, limit) {
+  if (bytes.length <= limit) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (inString) {
+      if (byte === 0x5c) i++; // a backslash: skip what it escapes
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) {
+      inString = true;
+    } else if (byte === 0x5b || byte === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (byte === 0x5d || byte === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 // The JSON value of a request body; an empty body is {}. Throws InvalidJSON, saying why,
-// for a body that is not UTF-8 or not JSON: both servers answer that with a 400.
-function parseJsonBody(bytes) {
+// for a body that is not UTF-8 or not JSON, and JSONTooDeep for one that nests deeper than
+// `maxDepth`: both servers answer them with a 400.
+function parseJsonBody(bytes, maxDepth = DEFAULT_MAX_DEPTH) {
+  if (nestsDeeperThan(bytes, maxDepth)) {
+    throw new JSONTooDeep(`Request body nests arrays or objects more than ${maxDepth} levels deep (maxJsonDepth)`);
+  }
   try {
     return bytes.length === 0 ? {} : JSON.parse(utf8.decode(bytes));
   } catch (err) {
@@ -96,12 +141,13 @@ function isJsonObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-// The replies of a server whose connections shutdown.js tracks.
-function createReplies(connections) {
+// The replies of a server whose connections shutdown.js tracks; `writeTimeout`: see send().
+function createReplies(connections, {writeTimeout} = {}) {
   // Every answer goes out here: while the server stops it tells the client not to reuse the
   // connection, so in-flight calls finish and their sockets close. Returns what send() does.
   function reply(res, statusCode, contentType, body, headers) {
-    return send(res, statusCode, contentType, body, connections.closing ? {...headers, Connection: 'close'} : headers);
+    const allHeaders = connections.closing ? {...headers, Connection: 'close'} : headers;
+    return send(res, statusCode, contentType, body, allHeaders, writeTimeout);
   }
 
   function replyJson(res, statusCode, payload, headers) {

@@ -29,6 +29,16 @@ const TOKEN_ENV = 'JS_HOST_TOKEN';
 //   machine uses to reach it. The port is not compared.
 // - token: a shared secret every request must carry in the X-JS-Host-Token header
 //   (JS_HOST_TOKEN in the environment wins over it). Never logged, never in /status.
+// The limits a client cannot push the host past (a hostile one, or a broken proxy):
+// - headersTimeout, requestTimeout: milliseconds for a request's headers, and for the whole
+//   request with its body, to arrive; past them it is answered 408 and its connection cut.
+//   (A function's own run time is not limited here: Python's timeout is its clock.)
+// - maxConnections: connections open at once; one more is closed at once, while the open
+//   ones (Python keeps its own open) are still served.
+// - writeTimeout: milliseconds for an answer to be taken by a client once it is written;
+//   a client that stops reading is dropped, and the answer's memory freed.
+// - maxJsonDepth: how deep a request's JSON may nest arrays and objects; deeper is refused
+//   (400) before it is parsed, whose memory it would cost.
 const DEFAULTS = {
   address: '127.0.0.1',
   port: 9009,
@@ -38,6 +48,11 @@ const DEFAULTS = {
   token: null,
   requestDataLimit: 10 * 1024 * 1024,
   shutdownGracePeriod: 10000,
+  headersTimeout: 10 * 1000,
+  requestTimeout: 30 * 1000,
+  maxConnections: 1024,
+  writeTimeout: 30 * 1000,
+  maxJsonDepth: 512,
 };
 
 // The units js-host 0.12 accepted for requestDataLimit (it used the `bytes` package).
@@ -84,6 +99,23 @@ function parseByteSize(value, source) {
 function parseDuration(value, source) {
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
   throw new ConfigError(`${source} must be a number of milliseconds, got ${JSON.stringify(value)}`);
+}
+
+function parsePositiveDuration(value, source) {
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return value;
+  throw new ConfigError(`${source} must be a number of milliseconds above 0, got ${JSON.stringify(value)}`);
+}
+
+function parseCount(value, source) {
+  if (Number.isSafeInteger(value) && value > 0) return value;
+  throw new ConfigError(`${source} must be a whole number above 0, got ${JSON.stringify(value)}`);
+}
+
+// Node refuses a request timeout shorter than the headers timeout: say so in our words.
+function checkTimeouts({headersTimeout, requestTimeout}) {
+  if (requestTimeout < headersTimeout) {
+    throw new ConfigError(`requestTimeout (${requestTimeout}) must not be shorter than headersTimeout (${headersTimeout}): the headers are part of the request`);
+  }
 }
 
 function parseAddress(value, source) {
@@ -175,7 +207,20 @@ function checkConfig(exported, overrides, configDir, env) {
     token: parseToken(setting('token'), env),
     requestDataLimit: parseByteSize(setting('requestDataLimit'), 'requestDataLimit'),
     shutdownGracePeriod: parseDuration(setting('shutdownGracePeriod'), 'shutdownGracePeriod'),
+    ...parseLimits(setting),
   };
+}
+
+function parseLimits(setting) {
+  const limits = {
+    headersTimeout: parsePositiveDuration(setting('headersTimeout'), 'headersTimeout'),
+    requestTimeout: parsePositiveDuration(setting('requestTimeout'), 'requestTimeout'),
+    maxConnections: parseCount(setting('maxConnections'), 'maxConnections'),
+    writeTimeout: parsePositiveDuration(setting('writeTimeout'), 'writeTimeout'),
+    maxJsonDepth: parseCount(setting('maxJsonDepth'), 'maxJsonDepth'),
+  };
+  checkTimeouts(limits);
+  return limits;
 }
 
 // A caught SyntaxError's stack already starts with "file:line", the offending source line

@@ -34,6 +34,9 @@ const HASH_PREFIX = `${HASH_PARAMETER}=`;
 // Python keeps connections in a pool and checks for our FIN before reusing one: a long
 // keep-alive saves reconnecting between calls that are seconds apart.
 const KEEP_ALIVE_TIMEOUT = 60 * 1000;
+// How often node checks headersTimeout and requestTimeout (its default, 30 s, would let a
+// trickled request live 30 s past its limit).
+const TIMEOUT_CHECK_INTERVAL = 1000;
 
 // The `hash` query parameter, or null. Python sends exactly `hash=<hex>`, which is read as
 // it is; any other query (several parameters, %-escapes, `+`) goes through URLSearchParams,
@@ -94,16 +97,16 @@ function describeLocation({socket, address, port}) {
 function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket}) {
   const functionNames = [...config.functions.keys()].sort();
   const guard = createGuard(config);
-  const server = http.createServer({noDelay: true}, handleRequest);
+  const server = http.createServer({noDelay: true, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL}, handleRequest);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT;
-  // Longer than keepAliveTimeout, so an idle connection is closed by keep-alive, never
-  // cut by the headers timer in the middle of a request just arriving on it.
-  server.headersTimeout = KEEP_ALIVE_TIMEOUT + 5000;
-  // No limit on a request's duration: Python's FUNCTION_TIMEOUT is the only clock.
-  server.requestTimeout = 0;
+  // For a request to arrive (an idle kept-alive connection is not timed by them, only by
+  // keepAliveTimeout); how long a function runs is Python's timeout to limit, not these.
+  server.headersTimeout = config.headersTimeout;
+  server.requestTimeout = config.requestTimeout;
+  server.maxConnections = config.maxConnections;
   const connections = trackConnections(server);
   // Every answer goes out through these (body.js).
-  const replies = createReplies(connections);
+  const replies = createReplies(connections, {writeTimeout: config.writeTimeout});
   const {reply, replyJson} = replies;
 
   const host = {config, server, listen, close, status, location};
@@ -235,7 +238,7 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       ];
     } else {
       try {
-        const {data, problem: invalid} = check(parseJsonBody(body));
+        const {data, problem: invalid} = check(parseJsonBody(body, config.maxJsonDepth));
         if (invalid === undefined) return data;
         problem = ['InvalidArguments', invalid];
       } catch (err) {

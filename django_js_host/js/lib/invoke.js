@@ -92,14 +92,15 @@ function callFunction(fn, data, context, answer, warn) {
 }
 
 // Installs the process-wide handlers that give escaped errors back to their call.
-// An uncaught exception that belongs to no call leaves the process in an unknown state:
-// onFatal(err) is expected to log it and exit so a supervisor restarts the host.
-// A stray rejection is only reported (by onStray): nothing was interrupted by it.
-function attributeEscapedErrors({onFatal, onStray}) {
+// An uncaught exception that belongs to no call (a timer or microtask left behind by a call
+// that has answered, a signal handler) is reported by onStrayException: ending the host for
+// it would cut every call in flight, for an error none of them made. A stray rejection is
+// reported by onStray.
+function attributeEscapedErrors({onStrayException, onStray}) {
   process.on('uncaughtException', (err) => {
     const call = callStore.getStore();
     if (call) call.fail(err, 'uncaught exception');
-    else onFatal(err);
+    else onStrayException(err);
   });
   process.on('unhandledRejection', (reason) => {
     const call = callStore.getStore();
