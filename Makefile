@@ -27,7 +27,11 @@ node_modules/.installed: package.json package-lock.json
 example-assets: node_modules/.installed
 	npm run --silent build:example
 
+# Static checks first (pyproject.toml configures both): ruff, and mypy --strict with
+# django-stubs over the package.
 test: $(BIN)/.installed example-assets
+	$(BIN)/ruff check django_js_host tests benchmarks
+	$(BIN)/mypy django_js_host
 	$(BIN)/pytest
 	npm test
 

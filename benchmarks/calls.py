@@ -831,7 +831,9 @@ def build_workloads(contestants, unavailable, args, gang, process_gang):
     )
     threads = Workload("threads", f"3. {THREADS} threads, trivial calls, total calls/s", "rate")
     procs = Workload("processes", f"4. {PROCESSES} processes (spawn), one host, trivial calls, total calls/s", "rate")
-    batch = Workload("batch", f"5. {BATCH_SIZE:,} trivial calls, ms per {BATCH_SIZE:,} calls, answers checked", "latency")
+    batch = Workload(
+        "batch", f"5. {BATCH_SIZE:,} trivial calls, ms per {BATCH_SIZE:,} calls, answers checked", "latency"
+    )
     workloads = [trivial, payload, threads, procs, batch]
 
     per_call = {}
@@ -849,7 +851,7 @@ def build_workloads(contestants, unavailable, args, gang, process_gang):
         try:
             call = contestant.hello_caller()
             warm_up = min(WARM_UP_CALLS["trivial"], contestant.warm_up_calls or math.inf)
-            row.calls = calibrate(lambda n: trivial_block(call, n), seconds, min_calls, 100_000, warm_up)
+            row.calls = calibrate(lambda n, call=call: trivial_block(call, n), seconds, min_calls, 100_000, warm_up)
             per_call[key] = trivial_block(call, min(row.calls, 50))
             trivial.runnable[key] = lambda n, call=call: trivial_block(call, n)
         except Exception as error:
@@ -861,7 +863,7 @@ def build_workloads(contestants, unavailable, args, gang, process_gang):
         try:
             call = contestant.transform_caller()
             warm_up = min(WARM_UP_CALLS["payload"], contestant.warm_up_calls or math.inf)
-            block = lambda n: payload_block(call, n, items, expected)  # noqa: E731
+            block = lambda n, call=call: payload_block(call, n, items, expected)  # noqa: E731
             row.calls = calibrate(block, seconds, min_calls, 10_000, warm_up)
             payload.runnable[key] = lambda n, call=call: payload_block(call, n, items, expected)
         except Exception as error:
@@ -923,7 +925,7 @@ def summarize(workload):
         if key not in measured or other not in measured:
             return None
         a, b = measured[key][:rounds], measured[other][:rounds]
-        return statistics.median(x / y for x, y in zip(a, b)) if rounds else None
+        return statistics.median(x / y for x, y in zip(a, b, strict=False)) if rounds else None
 
     summary = {}
     for key, samples in measured.items():
@@ -980,7 +982,8 @@ def format_table(workloads, rounds):
             x_best = ratio_text(s["x best peer"])
             target = target_cell(workload, summary, key)
             calls = f"{row.calls:,}" if row.calls else ""
-            lines.append(f"{label:38} {calls:>7} {cells[0]:>10} {cells[1]:>21} {x_floor:>8} {x_best:>7}  {target}".rstrip())
+            line = f"{label:38} {calls:>7} {cells[0]:>10} {cells[1]:>21} {x_floor:>8} {x_best:>7}  {target}"
+            lines.append(line.rstrip())
     return "\n".join(lines)
 
 

@@ -159,7 +159,7 @@ def stop_manager(manager):
         return
     manager.stop()
     for pid in [status["pid"], *(host["pid"] for host in status["hosts"] if host["pid"])]:
-        if not wait_until(lambda: not alive(pid)):
+        if not wait_until(lambda pid=pid: not alive(pid)):
             stop_by_pid(pid)
 
 
@@ -247,7 +247,7 @@ def main():
     for name, samples in results.items():
         wall = summary([w for w, _ in samples])
         call = summary([c for _, c in samples])
-        ratio = statistics.median(w / f for (w, _), f in zip(samples, floor))
+        ratio = statistics.median(w / f for (w, _), f in zip(samples, floor, strict=False))
         print(
             f"{name:20} {wall[0]:10.1f} ({wall[1]:5.1f}-{wall[2]:6.1f}) "
             f"{call[0]:10.2f} ({call[1]:5.2f}-{call[2]:6.2f}) {ratio:8.2f}"

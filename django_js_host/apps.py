@@ -26,30 +26,39 @@ the sockets it opened are closed before ready() returns, so a forked worker inhe
 every process and thread opens its own at its first call.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from appconf import AppConf
 from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Container, Mapping, Sequence
+    from types import FrameType
+
+    from .conf import ResolvedSettings
 
 # Management commands during which ready() connects: they serve requests or run the
 # user's code interactively.
 CONNECTING_COMMANDS = frozenset({"runserver", "testserver", "shell"})
 
 
-class JSHostAppConf(AppConf):
+class JSHostAppConf(AppConf):  # type: ignore[misc]  # django-appconf is untyped
     """Declares the JS_HOST setting for django-appconf.
 
     At app load the project's dict is validated (ConfigError names a bad key or value) and
     completed with every default, so ``settings.JS_HOST`` shows the values in force.
     """
 
-    HOST = {}
+    HOST: dict[str, Any] = {}
 
     class Meta:
         prefix = "js"
 
-    def configure_host(self, value):
+    def configure_host(self, value: object) -> ResolvedSettings:
         from .conf import resolve
 
         return resolve(value)
@@ -62,9 +71,9 @@ class DjangoJSHostConfig(AppConfig):
     # The management command this process runs (e.g. "migrate"), or None outside
     # manage.py / django-admin. Read at start-up: runserver runs its checks in another
     # thread, where the command is no longer on the stack.
-    management_command = None
+    management_command: str | None = None
 
-    def ready(self):
+    def ready(self) -> None:
         from . import checks
         from .conf import settings
 
@@ -80,7 +89,7 @@ class DjangoJSHostConfig(AppConfig):
             connect_default_host()  # errors stop start-up, naming the file, URL or logfile
 
 
-def running_management_command():
+def running_management_command() -> tuple[str, list[str]] | tuple[None, None]:
     """(command name, argv) of the manage.py / django-admin run in progress, or (None, None).
 
     Found on the call stack (ready() runs inside ManagementUtility.execute), so it works
@@ -90,21 +99,24 @@ def running_management_command():
     from django.core.management import ManagementUtility
 
     execute = ManagementUtility.execute.__code__
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code is execute:
-            argv = frame.f_locals["self"].argv
+            argv: list[str] = frame.f_locals["self"].argv
             return (argv[1] if len(argv) > 1 else "help"), argv
         frame = frame.f_back
     return None, None
 
 
-def connects_at_startup(command, argv, environ, modules):
+def connects_at_startup(
+    command: str | None, argv: Sequence[str] | None, environ: Mapping[str, str], modules: Container[str]
+) -> bool:
     """True if a process running ``command`` (None: no management command) should connect now."""
     if command is None:
         return "pytest" not in modules  # a test run, like `manage.py test`
     if command not in CONNECTING_COMMANDS:
         return False
+    assert argv is not None  # a command comes with its argv
     if command == "runserver" and "--noreload" not in argv:
         # Django's own test (ManagementUtility.execute) for "the autoreloader runs".
         # Its parent only watches files; its child, marked RUN_MAIN=true, serves.

@@ -14,8 +14,11 @@ Behind ROOT_URL the host may run on another machine, and Python never runs node 
 is not read from the config file), so E001-E003 do not apply there.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
 from django.conf import settings as django_settings
@@ -24,19 +27,27 @@ from django.core.checks import Error, Warning, register
 from .conf import settings
 from .exceptions import ConfigError
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from django.apps import AppConfig
+    from django.core.checks import CheckMessage
+
+    from .apps import DjangoJSHostConfig
+
 TAG = "js_host"
 
 # Commands under which E003 runs (None: checks run from code, not from manage.py).
 CONFIG_LOADING_COMMANDS = (None, "check")
 
 
-def register_checks():
+def register_checks() -> None:
     register(check_settings, TAG)
     register(check_node_and_config_file, TAG)
     register(check_manager_not_deployed, TAG, deploy=True)
 
 
-def check_settings(app_configs=None, **kwargs):
+def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """E006 an invalid JS_HOST, W004 ROOT_URL ending in '/', E005 ROOT_URL with USE_MANAGER,
     E008 CACHE_ALIAS not a configured cache."""
     try:
@@ -49,7 +60,7 @@ def check_settings(app_configs=None, **kwargs):
                 id="django_js_host.E006",
             )
         ]
-    problems = []
+    problems: list[CheckMessage] = []
     root_url = resolved["ROOT_URL"]
     if root_url and root_url.endswith("/"):
         problems.append(
@@ -88,7 +99,9 @@ def check_settings(app_configs=None, **kwargs):
     return problems
 
 
-def check_node_and_config_file(app_configs=None, **kwargs):
+def check_node_and_config_file(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """E001 no node binary, E002 no config file, E003 a config file that does not load."""
     try:
         resolved = settings.as_dict()
@@ -96,7 +109,7 @@ def check_node_and_config_file(app_configs=None, **kwargs):
         return []  # E006 reports it
     if resolved["ROOT_URL"]:
         return []
-    problems = []
+    problems: list[CheckMessage] = []
     node = resolved["PATH_TO_NODE"]
     if find_node(node, resolved["SOURCE_ROOT"]) is None:
         problems.append(
@@ -145,7 +158,9 @@ def check_node_and_config_file(app_configs=None, **kwargs):
     return problems
 
 
-def check_manager_not_deployed(app_configs=None, **kwargs):
+def check_manager_not_deployed(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """W007 (check --deploy only): USE_MANAGER is a development tool."""
     try:
         use_manager = settings.USE_MANAGER
@@ -166,7 +181,7 @@ def check_manager_not_deployed(app_configs=None, **kwargs):
     ]
 
 
-def find_node(node, source_root):
+def find_node(node: str, source_root: str) -> str | None:
     """The path of the node binary that hosts run with, or None if there is none.
 
     A path with a '/' is relative to SOURCE_ROOT, the cwd hosts start in; a bare name is
@@ -178,7 +193,7 @@ def find_node(node, source_root):
     return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
-def loads_config_in_checks():
+def loads_config_in_checks() -> bool:
     """True if E003 runs now: under `manage.py check`, or checks run from code."""
-    command = apps.get_app_config("django_js_host").management_command
+    command = cast("DjangoJSHostConfig", apps.get_app_config("django_js_host")).management_command
     return command in CONFIG_LOADING_COMMANDS

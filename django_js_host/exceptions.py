@@ -4,6 +4,8 @@ Each subclass names one kind of failure and what to do about it: the message say
 which setting, file, URL or logfile is involved.
 """
 
+from __future__ import annotations
+
 import builtins
 
 
@@ -37,7 +39,7 @@ class FunctionError(JSHostError):
     ``js_name``, ``js_message`` and ``js_stack`` carry the JS error as the host reported it.
     """
 
-    def __init__(self, function, js_name, js_message, js_stack=""):
+    def __init__(self, function: str, js_name: str, js_message: str, js_stack: str = "") -> None:
         self.function = function
         self.js_name = js_name
         self.js_message = js_message
@@ -68,7 +70,7 @@ class UnexpectedResponse(JSHostError):
     ``status`` and ``body`` hold what came back, for debugging.
     """
 
-    def __init__(self, message, status=None, body=b""):
+    def __init__(self, message: str, status: int | None = None, body: bytes = b"") -> None:
         self.status = status
         self.body = body
         super().__init__(message)

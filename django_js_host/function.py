@@ -7,36 +7,58 @@ Keyword arguments travel as JSON with sorted keys, so equal arguments give equal
 an equal ``hash`` in the URL, which a caching proxy can key on.
 """
 
+from __future__ import annotations
+
 import binascii
 import json
 
 from . import protocol, result_cache
 from .conf import is_number, settings
-from .exceptions import FunctionError, FunctionsDisabled, JSHostError
+from .exceptions import FunctionError, FunctionsDisabled, JSHostError, UnexpectedResponse
 from .host import host as default_host
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from types import EllipsisType
+    from typing import Any, TypeVar
+
+    from .host import JSHost
+    from .transport import Response
+
+    Decoded = TypeVar("Decoded")
 
 # orjson, when installed, decodes a big result twice as fast as json.loads (~290 vs ~600 us
 # for 74 KB). It is imported on the first big result (importing it costs a fresh process
 # ~12 ms), and never encodes arguments: their bytes, and so their hash, must stay the
 # seed's (json.dumps with its default separators).
 ORJSON_FROM_BYTES = 16 * 1024
-orjson_loads = ...  # not looked for yet; None when not installed
+orjson_loads: Callable[[bytes], Any] | EllipsisType | None = ...  # not looked for yet; None when not installed
 
 
-def decode_json(data):
+def decode_json(data: bytes) -> Any:
     global orjson_loads
     if len(data) >= ORJSON_FROM_BYTES:
         if orjson_loads is ...:
             try:
-                from orjson import loads as orjson_loads
+                from orjson import loads
             except ImportError:
                 orjson_loads = None
+            else:
+                orjson_loads = loads
         if orjson_loads is not None:
             try:
                 return orjson_loads(data)
             except ValueError:
-                pass  # a lone surrogate (JS strings may hold one), which only json.loads keeps
-    return json.loads(data)
+                pass  # a lone surrogate (JS strings may hold one), or nesting past orjson's limit
+    try:
+        return json.loads(data)
+    except RecursionError:
+        # An answer nested deeper than Python can decode is an answer we cannot use: a
+        # JSHostError, so fallbacks and TEMPLATE_ERRORS apply, not a RecursionError.
+        raise UnexpectedResponse(
+            f"The answer is JSON nested too deep for Python to decode ({len(data)} bytes)", 200, data[:300]
+        ) from None
 
 
 # Function(fallback=...) left out: failures raise.
@@ -51,9 +73,20 @@ class Function:
     fails (any JSHostError; the error is logged to the ``django_js_host`` logger) or calls
     are switched off (ENABLED False). ``cache_timeout`` overrides CACHE_TIMEOUT: seconds a
     result is kept in Django's cache, 0 for not at all.
+
+    The return types describe an answer (``call``: ``str | bytes``; ``call_json``: any JSON
+    value, so ``Any``); a fallback, returned in place of one, is not part of them.
     """
 
-    def __init__(self, name, host=None, timeout=None, *, fallback=NO_FALLBACK, cache_timeout=None):
+    def __init__(
+        self,
+        name: str,
+        host: JSHost | None = None,
+        timeout: float | None = None,
+        *,
+        fallback: Any = NO_FALLBACK,
+        cache_timeout: float | None = None,
+    ) -> None:
         if not protocol.is_callable_name(name):
             raise ValueError(
                 f"A function name must match {protocol.CALLABLE_NAME.pattern} (not '.' or '..'), "
@@ -67,16 +100,16 @@ class Function:
         self.fallback = fallback
         self.cache_timeout = cache_timeout
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Function {self.name!r}>"
 
-    def get_host(self):
+    def get_host(self) -> JSHost:
         return default_host if self.host is None else self.host
 
-    def get_timeout(self):
+    def get_timeout(self) -> float:
         return settings.FUNCTION_TIMEOUT if self.timeout is None else self.timeout
 
-    def call(self, **kwargs):
+    def call(self, **kwargs: Any) -> str | bytes:
         """Call the function and return its output as the host sent it.
 
         A string comes back as ``str``, any other value as its JSON text (40 -> '40'),
@@ -84,7 +117,7 @@ class Function:
         """
         return self._call(kwargs, _as_sent)
 
-    def call_json(self, **kwargs):
+    def call_json(self, **kwargs: Any) -> Any:
         """Call the function and return its output as a Python value.
 
         Objects, arrays, numbers, booleans and null are decoded from JSON; a string output
@@ -92,15 +125,15 @@ class Function:
         """
         return self._call(kwargs, _as_value)
 
-    async def acall(self, **kwargs):
+    async def acall(self, **kwargs: Any) -> str | bytes:
         """``call`` for async code (async views, ASGI): awaits without blocking the loop."""
         return await self._acall(kwargs, _as_sent)
 
-    async def acall_json(self, **kwargs):
+    async def acall_json(self, **kwargs: Any) -> Any:
         """``call_json`` for async code."""
         return await self._acall(kwargs, _as_value)
 
-    def _call(self, kwargs, decode):
+    def _call(self, kwargs: Mapping[str, Any], decode: Callable[[Response], Decoded]) -> Decoded:
         # Bad arguments raise here, fallback or not: they are bugs, not outages.
         body = encode_kwargs(self.name, kwargs)
         path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
@@ -114,9 +147,9 @@ class Function:
                     result_cache.store(path, response, cache_timeout)
             return decode(response)
         except JSHostError as error:
-            return self._fall_back(error)
+            return self._fall_back(error)  # type: ignore[no-any-return]  # see Function: typed as the answer
 
-    async def _acall(self, kwargs, decode):
+    async def _acall(self, kwargs: Mapping[str, Any], decode: Callable[[Response], Decoded]) -> Decoded:
         body = encode_kwargs(self.name, kwargs)
         path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
         try:
@@ -129,14 +162,14 @@ class Function:
                     await result_cache.astore(path, response, cache_timeout)
             return decode(response)
         except JSHostError as error:
-            return self._fall_back(error)
+            return self._fall_back(error)  # type: ignore[no-any-return]  # see Function: typed as the answer
 
-    def _disabled(self):
+    def _disabled(self) -> FunctionsDisabled:
         return FunctionsDisabled(
             f"Cannot call JS function {self.name!r}: calls are switched off (JS_HOST['ENABLED'] is False)"
         )
 
-    def _fall_back(self, error):
+    def _fall_back(self, error: JSHostError) -> Any:
         """Return the fallback in place of a failed call, or raise the error if there is none."""
         if self.fallback is NO_FALLBACK:
             raise error
@@ -148,7 +181,7 @@ class Function:
             )
         return self.fallback
 
-    def batch(self, calls, *, return_exceptions=False):
+    def batch(self, calls: Iterable[dict[str, Any]], *, return_exceptions: bool = False) -> list[Any]:
         """Call the function once per dict of keyword arguments in ``calls``, in one request.
 
         Returns the outputs in order, decoded as ``call_json`` does. The host starts every
@@ -162,7 +195,7 @@ class Function:
         response = self.get_host().post_call(path, body, timeout)
         return self._batch_outputs(response, return_exceptions)
 
-    async def abatch(self, calls, *, return_exceptions=False):
+    async def abatch(self, calls: Iterable[dict[str, Any]], *, return_exceptions: bool = False) -> list[Any]:
         """``batch`` for async code."""
         path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
         if not enabled:
@@ -170,7 +203,9 @@ class Function:
         response = await self.get_host().apost_call(path, body, timeout)
         return self._batch_outputs(response, return_exceptions)
 
-    def _request(self, make_path, body):
+    def _request(
+        self, make_path: Callable[[str, bytes], str], body: bytes
+    ) -> tuple[str, bytes, float, float, bool]:
         """(path, body, timeout, cache timeout, enabled) of a call (``make_path`` is
         protocol.call_path) or a batch (protocol.batch_path) with that JSON body.
 
@@ -183,7 +218,7 @@ class Function:
         cache_timeout = config["CACHE_TIMEOUT"] if self.cache_timeout is None else self.cache_timeout
         return make_path(self.name, body), body, timeout, cache_timeout, config["ENABLED"]
 
-    def _batch_outputs(self, response, return_exceptions):
+    def _batch_outputs(self, response: Response, return_exceptions: bool) -> list[Any]:
         if response.status == 200:
             results = decode_json(response.body)
         else:
@@ -197,7 +232,7 @@ class Function:
                     raise output
         return outputs
 
-    def _batch_output(self, result):
+    def _batch_output(self, result: dict[str, Any]) -> Any:
         """The output of one call of a batch, or its FunctionError (see js/lib/batch.js)."""
         if "value" in result:
             return result["value"]
@@ -205,25 +240,25 @@ class Function:
             return binascii.a2b_base64(result["bytes"])
         return protocol.function_error(self.name, result["error"])
 
-    def _checked(self, response):
+    def _checked(self, response: Response) -> Response:
         if response.status != 200:
             raise protocol.error_for(self.name, response)
         return response
 
 
-def _as_sent(response):
+def _as_sent(response: Response) -> str | bytes:
     if response.content_type.startswith("application/octet-stream"):
         return response.body
     return response.body.decode("utf-8")
 
 
-def _as_value(response):
+def _as_value(response: Response) -> Any:
     if response.content_type.startswith(protocol.JSON_TYPE):
         return decode_json(response.body)
     return _as_sent(response)
 
 
-def encode_kwargs(function_name, kwargs):
+def encode_kwargs(function_name: str, kwargs: Mapping[str, Any]) -> bytes:
     """JSON bytes for the kwargs: sorted keys and json.dumps' default separators.
 
     The default separators keep the hash of {'foo': 'bar'} what the seed's library sent.
@@ -233,7 +268,7 @@ def encode_kwargs(function_name, kwargs):
     return _encode(function_name, kwargs, lambda: _find_unencodable(kwargs))
 
 
-def encode_batch(function_name, calls):
+def encode_batch(function_name: str, calls: Iterable[object]) -> bytes:
     """JSON bytes for a batch: the list of each call's kwargs, encoded as encode_kwargs does.
 
     Errors name the call by its position in ``calls``.
@@ -252,7 +287,7 @@ def encode_batch(function_name, calls):
                     "keyword argument names are strings"
                 )
 
-    def locate():
+    def locate() -> str | None:
         for index, kwargs in enumerate(calls):
             where = _find_unencodable(kwargs)
             if where:
@@ -262,7 +297,7 @@ def encode_batch(function_name, calls):
     return _encode(function_name, calls, locate)
 
 
-def _encode(function_name, value, locate):
+def _encode(function_name: str, value: object, locate: Callable[[], str | None]) -> bytes:
     """JSON as encode_kwargs describes; ``locate()`` says where an error sits."""
     try:
         text = _ENCODER.encode(value)
@@ -279,7 +314,7 @@ def _encode(function_name, value, locate):
     return text.encode("ascii")  # json.dumps escapes non-ASCII by default
 
 
-def _encode_django_value(value):
+def _encode_django_value(value: object) -> Any:
     """Encode what plain JSON cannot (datetime, Decimal, UUID, lazy strings) as Django does.
 
     Imported on first use: django.core.serializers pulls in the ORM, which plain calls
@@ -297,11 +332,12 @@ def _encode_django_value(value):
 _ENCODER = json.JSONEncoder(default=_encode_django_value, sort_keys=True, allow_nan=False, check_circular=False)
 
 
-def _find_unencodable(value, path=(), inside=()):
+def _find_unencodable(value: object, path: tuple[object, ...] = (), inside: tuple[int, ...] = ()) -> str | None:
     """Describe the first part of ``value`` that JSON cannot encode, e.g. "argument 'when'".
 
     ``inside``: the ids of the containers ``value`` is in, to find one that contains itself.
     """
+    items: Iterable[tuple[object, object]]
     if isinstance(value, (dict, list, tuple)):
         if id(value) in inside:
             return _describe(path) + " (it contains itself)"
@@ -325,7 +361,7 @@ def _find_unencodable(value, path=(), inside=()):
     return None
 
 
-def _describe(path):
+def _describe(path: tuple[object, ...]) -> str:
     argument, *inside = path
     where = "".join(f"[{key!r}]" for key in inside)
     return f"argument {argument!r}" + (f" at {where}" if where else "")

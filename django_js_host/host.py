@@ -6,6 +6,8 @@ links/), asks it for its status, checks that it serves our config file, and send
 requests.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import threading
@@ -17,6 +19,16 @@ from .links.managed import ManagedLink
 from .links.manager import manager as default_manager
 from .protocol import JSON_TYPE, STATUS_PATH, TOKEN_HEADER, source_hash
 from .transport import AsyncTransport, Transport
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .conf import ResolvedSettings
+    from .links.manager import JSHostManager
+    from .transport import Response
+
+    ConfigKey = tuple[str, str, str, str]  # (node, bin, config file, source root)
 
 STATUS_TIMEOUT = 5.0
 JSON_HEADERS = {"Content-Type": JSON_TYPE}
@@ -30,22 +42,24 @@ class JSHost:
     defaults to the default manager when USE_MANAGER is on.
     """
 
-    def __init__(self, config_file=None, manager=None):
+    def __init__(
+        self, config_file: str | os.PathLike[str] | None = None, manager: JSHostManager | None = None
+    ) -> None:
         self._config_file = config_file
         self._manager = manager
         self._lock = threading.RLock()
-        self._config_cache = {}  # (node, bin, config file, source root) -> config dict
-        self._link = None  # DirectLink or ManagedLink, for the settings below
-        self._settings_seen = None  # the resolved settings the link was chosen under
-        self._transport = None
-        self._async_transport = None
-        self._status = None  # what the host reported when we connected
+        self._config_cache: dict[ConfigKey, dict[str, Any]] = {}
+        self._link: DirectLink | ManagedLink | None = None  # for the settings below
+        self._settings_seen: ResolvedSettings | None = None  # the resolved settings the link was chosen under
+        self._transport: Transport | None = None
+        self._async_transport: AsyncTransport | None = None
+        self._status: dict[str, Any] | None = None  # what the host reported when we connected
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<JSHost {self.config_file}>"
 
     @property
-    def link(self):
+    def link(self) -> DirectLink | ManagedLink:
         """How we reach the host, looked at again when the settings change.
 
         So the default host follows override_settings (and pytest-django's ``settings``):
@@ -53,21 +67,22 @@ class JSHost:
         The same link is kept otherwise, with its connection to a managed host.
         """
         resolved = settings.as_dict()
-        if resolved is not self._settings_seen:
+        link = self._link
+        if link is None or resolved is not self._settings_seen:  # None: chosen under no settings yet
             self._forget_host()
             manager = self._manager or (default_manager if resolved["USE_MANAGER"] else None)
-            link, config_file = self._link, self.config_file
+            config_file = self.config_file
             if link is None or link.manager is not manager or link.config_file != config_file:
                 if manager is None:
-                    self._link = DirectLink(config_file, self.get_config)
+                    link = self._link = DirectLink(config_file, self.get_config)
                 else:
-                    self._link = ManagedLink(manager, config_file)
-            elif manager is not None:
+                    link = self._link = ManagedLink(manager, config_file)
+            elif isinstance(link, ManagedLink):  # the same manager's
                 link.forget()  # asks the manager again, under the new settings
             self._settings_seen = resolved
-        return self._link
+        return link
 
-    def close_connections(self):
+    def close_connections(self) -> None:
         """Close this thread's sockets to the host and its manager; the next call reopens them.
 
         For code that runs before a fork (AppConfig.ready() under gunicorn --preload), so
@@ -78,45 +93,47 @@ class JSHost:
         if self.manager is not None:
             self.manager.close_connections()
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget what we learnt about the host (config, status, connections)."""
         self._config_cache = {}
         self._forget_host()
         if isinstance(self._link, ManagedLink):
             self._link.forget()
 
-    def _forget_host(self):
+    def _forget_host(self) -> None:
         if self._transport is not None:
             self._transport.close()
         self._transport = self._async_transport = None
         self._status = None
 
     @property
-    def config_file(self):
+    def config_file(self) -> str:
         """Absolute path of the config file this host serves."""
         if self._config_file is None:
             return settings.CONFIG_FILE
         return os.path.join(settings.SOURCE_ROOT, os.fspath(self._config_file))
 
     @property
-    def manager(self):
+    def manager(self) -> JSHostManager | None:
         """The JSHostManager that runs this host, or None when it runs on its own."""
         return self.link.manager
 
     @property
-    def logfile(self):
+    def logfile(self) -> str:
         """The file a managed host writes its output to (connects first if need be)."""
         link = self.link
-        if link.manager is None:
+        if not isinstance(link, ManagedLink):
             raise ConfigError(
                 "Only a managed host (USE_MANAGER=True) has a logfile of ours; a host you run "
                 "yourself logs to its stdout and stderr, or to its --logfile."
             )
         if not link.connected:
             self.connect()
-        return link.info["logfile"]
+        assert link.info is not None  # connected
+        logfile: str = link.info["logfile"]
+        return logfile
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The config the host reports for our config file, read without starting it.
 
         Runs ``node js-host.js CONFIG --config`` once and caches the answer, which also
@@ -130,16 +147,16 @@ class JSHost:
                 self._config_cache = {key: config}
         return config
 
-    def get_url(self):
+    def get_url(self) -> str:
         """Where requests for this host go: ROOT_URL if set, else the host's own socket
         (``unix:/path``) or address."""
         link = self.link
-        if link.manager is not None and not link.connected:
+        if isinstance(link, ManagedLink) and not link.connected:
             self.connect()
         return link.url()
 
     @property
-    def transport(self):
+    def transport(self) -> Transport:
         """The Transport to our URL; made once, and again when the URL changes."""
         self.link  # noqa: B018 (first: it forgets the transport if the settings changed)
         transport = self._transport
@@ -148,7 +165,7 @@ class JSHost:
         return transport
 
     @property
-    def async_transport(self):
+    def async_transport(self) -> AsyncTransport:
         """The AsyncTransport to our URL, for acall."""
         self.link  # noqa: B018
         transport = self._async_transport
@@ -156,7 +173,7 @@ class JSHost:
             transport = self._async_transport = AsyncTransport(self.get_url(), token_headers())
         return transport
 
-    def request_status(self):
+    def request_status(self) -> dict[str, Any]:
         """Ask the running host for its status now, and return it as a dict."""
         response = self.transport.request("GET", STATUS_PATH, timeout=STATUS_TIMEOUT)
         try:
@@ -172,30 +189,32 @@ class JSHost:
             )
         return status
 
-    def get_status(self):
+    def get_status(self) -> dict[str, Any]:
         """The status the host reported when we connected (asks it if we never did)."""
         self.link  # noqa: B018 (forgets the status if the settings changed)
         if self._status is None:
             self._status = self.request_status()
         return self._status
 
-    def is_running(self):
+    def is_running(self) -> bool:
         """True if a JS host answers at our URL (a managed one is not started to find out)."""
         link = self.link
         try:
-            if link.manager is not None and not link.connected:
-                return link.manager.host_status(self.config_file)["state"] == "running"
+            if isinstance(link, ManagedLink) and not link.connected:
+                state: str = link.manager.host_status(self.config_file)["state"]
+                return state == "running"
             self.request_status()
         except JSHostError:
             return False
         return True
 
-    def is_stale(self, status=None):
+    def is_stale(self, status: dict[str, Any] | None = None) -> bool:
         """True if the host's JS files changed since it loaded them (it runs old code)."""
         config = (status or self.get_status())["config"]
-        return source_hash(config["sourceFiles"]) != config["sourceHash"]
+        loaded: str = config["sourceHash"]
+        return source_hash(config["sourceFiles"]) != loaded
 
-    def connect(self):
+    def connect(self) -> dict[str, Any]:
         """Connect to the host, starting it through the manager if we use one.
 
         A host we do not manage must serve our config file: another project's host at the
@@ -218,13 +237,13 @@ class JSHost:
             )
         return status
 
-    def disconnect(self):
+    def disconnect(self) -> None:
         """Close this process's connection to a managed host (done for you at exit)."""
         link = self.link
-        if link.manager is not None:
+        if isinstance(link, ManagedLink):
             link.disconnect()
 
-    def restart(self):
+    def restart(self) -> dict[str, Any]:
         """Ask the manager to restart the host: same socket and logfile, connections kept."""
         link = self._require_manager("restart")
         with self._lock:
@@ -233,22 +252,22 @@ class JSHost:
         announce(Verbosity.PROCESS_START, f"Restarted JSHost [{info['url']}] for {self.config_file}")
         return info
 
-    def stop(self):
+    def stop(self) -> dict[str, Any]:
         """Ask the manager to stop the host now."""
         info = self._require_manager("stop").stop()
         self.reset()
         return info
 
-    def _require_manager(self, action):
+    def _require_manager(self, action: str) -> ManagedLink:
         link = self.link
-        if link.manager is None:
+        if not isinstance(link, ManagedLink):
             raise ConfigError(
                 f"Only a managed host (USE_MANAGER=True) can be told to {action} from Python; "
                 "a host you run yourself answers to its supervisor."
             )
         return link
 
-    def post_call(self, path, body, timeout):
+    def post_call(self, path: str, body: bytes, timeout: float) -> Response:
         """POST a call (``/function/<name>?hash=...`` or ``/batch/...``) with its JSON body;
         returns the transport's Response for Function to decode.
 
@@ -257,12 +276,28 @@ class JSHost:
         link = self.link
         if self._status is None:
             self.connect()
+        self._refuse_over_limit(path, body)
         try:
             return (self._transport or self.transport).request("POST", path, body, JSON_HEADERS, timeout=timeout)
         except ConnectionError as error:
-            raise link.why_gone(self._status) or error
+            # The error itself, or a ProcessError whose context it is (as it always was).
+            raise link.why_gone(self._status) or error  # noqa: B904
 
-    async def apost_call(self, path, body, timeout):
+    def _refuse_over_limit(self, path: str, body: bytes) -> None:
+        """Raise the host's 413 for a body over its requestDataLimit (which its status
+        says) without sending it: a host refuses a body far over it before reading it, so
+        the send would fail, and tens of MB would be sent for nothing."""
+        limit = self._status.get("config", {}).get("requestDataLimit") if self._status else None
+        if isinstance(limit, int) and len(body) > limit:
+            url = (self._transport or self.transport).url_of(path.partition("?")[0])
+            raise UnexpectedResponse(
+                f"{url} would have answered 413: the body of {len(body)} bytes is over the host's "
+                f"requestDataLimit of {limit} bytes (not sent)",
+                413,
+                b"",
+            )
+
+    async def apost_call(self, path: str, body: bytes, timeout: float) -> Response:
         """post_call for asyncio: the call itself never blocks the event loop.
 
         The first call connects in a worker thread (a manager may have to start a host).
@@ -272,13 +307,14 @@ class JSHost:
         link = self.link
         if self._status is None:
             await asyncio.to_thread(self.connect)
+        self._refuse_over_limit(path, body)
         try:
             return await self.async_transport.request("POST", path, body, JSON_HEADERS, timeout=timeout)
         except ConnectionError as error:
-            raise (await asyncio.to_thread(link.why_gone, self._status)) or error
+            raise (await asyncio.to_thread(link.why_gone, self._status)) or error  # noqa: B904 (as post_call)
 
 
-def connect_default_host():
+def connect_default_host() -> None:
     """Connect to the default host, then close the sockets that opened (a process may fork
     next: gunicorn --preload, multiprocessing). Errors (ConfigError, ConnectionError,
     ProcessError ...) propagate, naming the file, URL or logfile at fault."""
@@ -288,12 +324,12 @@ def connect_default_host():
         host.close_connections()
 
 
-def token_headers():
+def token_headers() -> dict[str, str] | None:
     """What every request carries for a host that requires a token (JS_HOST['TOKEN'])."""
     return {TOKEN_HEADER: settings.TOKEN} if settings.TOKEN else None
 
 
-def read_config(node, bin_path, config_file, source_root):
+def read_config(node: str, bin_path: str, config_file: str, source_root: str) -> dict[str, Any]:
     """Run the packaged CLI with --config and return the host config it prints."""
     import subprocess  # here: a process that never reads a config pays nothing for it
 
@@ -311,12 +347,13 @@ def read_config(node, bin_path, config_file, source_root):
             f"The config file {config_file} does not load:\n{finished.stderr.strip()}"
         )
     try:
-        return json.loads(finished.stdout)["config"]
+        config: dict[str, Any] = json.loads(finished.stdout)["config"]
     except (ValueError, KeyError):
         raise ConfigError(
             f"`{' '.join(command)}` printed no host config; is PATH_TO_BIN ({bin_path}) "
             f"the js-host CLI? It printed: {finished.stdout[:200]!r}"
         ) from None
+    return config
 
 
 host = JSHost()

@@ -6,17 +6,23 @@ so no secret needs to travel. Anything else found at that path (another owner, a
 mode, a symbolic link) is refused, never trusted.
 """
 
+from __future__ import annotations
+
 import os
 import stat
 from contextlib import contextmanager
 
 from .exceptions import ConfigError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 MANAGER_SOCKET = "manager.sock"
 MANAGER_LOCK = "manager.lock"
 
 
-def private_directory(parent=None):
+def private_directory(parent: str | None = None) -> str:
     """Our user's 0700 directory under ``parent`` (the temp dir), created if missing."""
     if parent is None:
         import tempfile  # here: ~3 ms to import, for the processes that use the manager
@@ -40,7 +46,7 @@ def private_directory(parent=None):
 
 
 @contextmanager
-def manager_start_lock(directory):
+def manager_start_lock(directory: str) -> Iterator[None]:
     """Held while a process checks for a manager and starts one, so that of two processes
     doing so at once, the second finds the first's manager rather than racing it for the
     socket. The kernel drops the lock if its holder dies."""

@@ -5,11 +5,21 @@ call's body, the hash of a host's source files, and which error an answer stands
 two equal, so change both together.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import re
 
 from .exceptions import FunctionError, FunctionNotFound, UnexpectedResponse
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+    from .exceptions import JSHostError
+    from .transport import Response
 
 STATUS_PATH = "/status"
 FUNCTION_PATH = "/function/"
@@ -26,21 +36,21 @@ TOKEN_HEADER = "X-JS-Host-Token"
 CALLABLE_NAME = re.compile(r"^[A-Za-z0-9_$.-]+$")
 
 
-def is_callable_name(name):
+def is_callable_name(name: object) -> bool:
     return isinstance(name, str) and CALLABLE_NAME.fullmatch(name) is not None and name not in (".", "..")
 
 
-def call_path(name, body):
+def call_path(name: str, body: bytes) -> str:
     """The path of a call of ``name`` with the JSON ``body`` (bytes)."""
     return f"{FUNCTION_PATH}{name}?{HASH_PARAMETER}={hashlib.sha1(body).hexdigest()}"
 
 
-def batch_path(name, body):
+def batch_path(name: str, body: bytes) -> str:
     """The path of a batch of calls of ``name`` with the JSON ``body`` (bytes)."""
     return f"{BATCH_PATH}{name}?{HASH_PARAMETER}={hashlib.sha1(body).hexdigest()}"
 
 
-def source_hash(paths):
+def source_hash(paths: Iterable[str]) -> str:
     """A host's sourceHash of ``paths``, recomputed from the files as they are now.
 
     sha1 hex over, for each path in the order given, ``path + "\\0" + (sha1 hex of the
@@ -57,12 +67,12 @@ def source_hash(paths):
     return digest.hexdigest()
 
 
-def function_error(function_name, error):
+def function_error(function_name: str, error: dict[str, Any]) -> FunctionError:
     """The FunctionError of the host's ``{name, message, stack}`` for a call of ``function_name``."""
     return FunctionError(function_name, error.get("name", "Error"), error["message"], error.get("stack", ""))
 
 
-def error_for(function_name, response):
+def error_for(function_name: str, response: Response) -> JSHostError:
     """The exception that a non-200 answer to a call of ``function_name`` stands for."""
     error = json_object(response)
     if response.status == 500 and "message" in error:
@@ -77,7 +87,7 @@ def error_for(function_name, response):
     )
 
 
-def json_object(response):
+def json_object(response: Response) -> dict[str, Any]:
     """The JSON object an answer carries, or {} when it carries none."""
     if not response.content_type.startswith(JSON_TYPE):
         return {}

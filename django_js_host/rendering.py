@@ -16,7 +16,10 @@ wrappers around ``render_function``, so both escape, fail and fall back the same
   its fallback, under DEBUG too, and nothing is logged.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
 from django.utils.html import conditional_escape
@@ -26,10 +29,15 @@ from .conf import settings
 from .exceptions import FunctionsDisabled, JSHostError
 from .function import Function
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 logger = logging.getLogger("django_js_host")
 
 
-def render_function(function_name, kwargs, *, fallback="", trusted_html=False):
+def render_function(
+    function_name: str, kwargs: Mapping[str, Any], *, fallback: str = "", trusted_html: bool = False
+) -> str:
     """The output of JS function ``function_name`` called with ``kwargs``, for a template.
 
     Returns ``str`` (which the engine escapes) or, with ``trusted_html``, a safe string
@@ -59,7 +67,7 @@ def render_function(function_name, kwargs, *, fallback="", trusted_html=False):
     return mark_safe(output) if trusted_html else output
 
 
-def _buffer_as_text(function_name, output):
+def _buffer_as_text(function_name: str, output: bytes) -> str:
     """A Buffer's bytes as text (server-side renderers may stream HTML into one)."""
     try:
         return output.decode("utf-8")

@@ -9,14 +9,20 @@ of the key: after deploying changed functions, entries live on until their timeo
 clear the cache).
 """
 
+from __future__ import annotations
+
 from .conf import settings
 from .exceptions import ConfigError
 from .transport import Response
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
+if TYPE_CHECKING:
+    from django.core.cache.backends.base import BaseCache
+
 KEY_PREFIX = "django_js_host:"
 
 
-def get_cache():
+def get_cache() -> BaseCache:
     """The Django cache named by CACHE_ALIAS; ConfigError if there is none."""
     from django.conf import settings as django_settings
 
@@ -36,26 +42,26 @@ def get_cache():
         ) from None
 
 
-def lookup(path):
+def lookup(path: str) -> Response | None:
     """The cached Response for a call's path, or None."""
     return _as_response(get_cache().get(KEY_PREFIX + path), path)
 
 
-def store(path, response, timeout):
+def store(path: str, response: Response, timeout: float) -> None:
     if response.status == 200:
         get_cache().set(KEY_PREFIX + path, (response.content_type, response.body), timeout)
 
 
-async def alookup(path):
+async def alookup(path: str) -> Response | None:
     return _as_response(await get_cache().aget(KEY_PREFIX + path), path)
 
 
-async def astore(path, response, timeout):
+async def astore(path: str, response: Response, timeout: float) -> None:
     if response.status == 200:
         await get_cache().aset(KEY_PREFIX + path, (response.content_type, response.body), timeout)
 
 
-def _as_response(entry, path):
+def _as_response(entry: tuple[str, bytes] | None, path: str) -> Response | None:
     if entry is None:
         return None
     content_type, body = entry

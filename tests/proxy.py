@@ -8,16 +8,24 @@ from urllib.parse import urlsplit
 
 
 @contextmanager
-def recording_proxy(upstream_url, prefix="", chunked=False):
-    """Forward requests (minus ``prefix``) to ``upstream_url``; ``proxy.paths`` lists what came in.
+def recording_proxy(upstream_url, prefix="", chunked=False, http_version="HTTP/1.1"):
+    """Forward requests (minus ``prefix``) to ``upstream_url``; ``proxy.paths`` lists what came
+    in, ``proxy.connections`` counts the connections it accepted.
 
     With ``chunked``, answers with Transfer-Encoding: chunked (in two chunks), as a proxy may.
+    With ``http_version="HTTP/1.0"``, answers as HTTP/1.0 and closes each connection after its
+    answer, as Python's http.server and several caches do.
     """
     upstream = urlsplit(upstream_url)
     paths = []
+    connections = []
 
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = http_version
+
+        def setup(self):
+            connections.append(self.client_address)
+            super().setup()
 
         def forward(self):
             paths.append(self.path)
@@ -53,6 +61,7 @@ def recording_proxy(upstream_url, prefix="", chunked=False):
     server.daemon_threads = True
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
     server.paths = paths
+    server.connections = connections
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

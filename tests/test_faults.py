@@ -121,7 +121,7 @@ def faults_host(tmp_path_factory):
         yield host
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def js_host(config_file):
     """One JSHost per config file: a new one would run ``node --config`` and connect again."""
     return JSHost(config_file)
@@ -510,7 +510,8 @@ module.exports = {functions: {
 def node_says_about(path):
     """What node itself reports when it requires ``path``: the error's message."""
     finished = subprocess.run(
-        ["node", "-e", "try { require(process.argv[1]) } catch (e) { process.stdout.write(e.name + ': ' + e.message) }", str(path)],
+        ["node", "-e", "try { require(process.argv[1]) } catch (e) { process.stdout.write(e.name + ': ' + e.message) }",
+         str(path)],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     return finished.stdout
@@ -569,3 +570,18 @@ def test_every_test_the_guarantees_page_names_exists_and_known_bugs_are_strict_x
             assert title in (REPO / path).read_text(), f"{path}: no test titled like {title!r}"
             node_tests += 1
     assert python_tests > 40 and node_tests > 15
+
+
+# --- answers Python cannot use ----------------------------------------------------------------
+
+
+def test_an_answer_nested_too_deep_to_decode_is_an_unexpected_response_and_fallbacks_apply(faults_host):
+    nested = function(faults_host, "nested")
+    assert nested.call_json(depth=3) == [[[1]]]
+    with pytest.raises(UnexpectedResponse, match="nested too deep for Python to decode"):
+        nested.call_json(depth=3000)
+    with pytest.raises(UnexpectedResponse, match="nested too deep"):
+        nested.batch([{"depth": 3000}])
+    with_fallback = Function("nested", host=js_host(faults_host.config_file), fallback="the fallback")
+    assert with_fallback.call_json(depth=3000) == "the fallback"
+    assert_serves(faults_host)

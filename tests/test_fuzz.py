@@ -179,7 +179,8 @@ TOKEN = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
 # Characters a request target may hold without any parser objecting (RFC 3986 pchar & co).
 SAFE_TARGET = string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/?%"
 NAMES = [*FUNCTIONS, "never_calls_back", "nope", "constructor", "__proto__", "toString",
-         "hasOwnProperty", "..", ".", "", "%2F", "a/b", "echo/", "/echo", "hello%5Fworld", "ECHO", "echo.", "$"]  # fmt: skip
+         "hasOwnProperty", "..", ".", "", "%2F", "a/b", "echo/", "/echo", "hello%5Fworld", "ECHO", "echo.",
+         "$"]  # fmt: skip
 # Headers the generator sets itself: framing, and what the host's guard against browsers
 # reads (guard.test.js tries those).
 SET_HEADERS = {"content-length", "transfer-encoding", "host", "expect", "connection", "upgrade",
@@ -266,8 +267,9 @@ def requests(draw):
         path = "/" + draw(st.text(SAFE_TARGET.replace("?", ""), max_size=20))
     digest = hashlib.sha1(body).hexdigest()
     query = draw(
-        st.sampled_from(["", "", "", f"hash={digest}", f"hash={digest}", f"hash={digest}", f"hash={digest.upper()}", f"x=1&hash={digest}",
-                         "hash=0", "hash=", f"hash={digest}&hash=0", f"hash=%{digest}", f"hash={digest}+", "x=%26&y=+", None])
+        st.sampled_from(["", "", "", f"hash={digest}", f"hash={digest}", f"hash={digest}", f"hash={digest.upper()}",
+                         f"x=1&hash={digest}", "hash=0", "hash=", f"hash={digest}&hash=0", f"hash=%{digest}",
+                         f"hash={digest}+", "x=%26&y=+", None])
     )  # fmt: skip
     if query is None:
         query = draw(st.text(SAFE_TARGET, max_size=20))
@@ -479,7 +481,8 @@ def test_a_function_name_with_a_slash_dots_or_an_escape_is_refused_with_400(fuzz
     with pytest.raises(ValueError, match=r"A function name must match \^\[A-Za-z0-9_\$\.-\]\+\$"):
         Function(name, host=js_host(fuzzed_host.config_file))
     # ... and the host, sent it anyway, answers 400 and serves on.
-    (response,) = parse_responses(exchange(fuzzed_host.port, head("POST", f"/function/{name}", "Content-Length: 2") + b"{}"), "POST")
+    request = head("POST", f"/function/{name}", "Content-Length: 2") + b"{}"
+    (response,) = parse_responses(exchange(fuzzed_host.port, request), "POST")
     status, _, body = response
     assert status == 400 and b"InvalidFunctionName" in body
     assert_serves(fuzzed_host)

@@ -60,9 +60,8 @@ def test_eight_threads_of_ten_thousand_calls_each_get_their_own_answers(tmp_path
         for thread in threads:
             thread.join()
         took = time.monotonic() - started
-        print(
-            f"\n{THREADS} threads x {CALLS_PER_THREAD} calls: {took:.1f} s, {THREADS * CALLS_PER_THREAD / took:,.0f} calls/s"
-        )
+        rate = THREADS * CALLS_PER_THREAD / took
+        print(f"\n{THREADS} threads x {CALLS_PER_THREAD} calls: {took:.1f} s, {rate:,.0f} calls/s")
         assert errors == []
         assert crossed == []
         assert answered == [CALLS_PER_THREAD] * THREADS

@@ -258,5 +258,6 @@ def test_a_manager_that_cannot_start_says_why(managed, settings, tmp_path):
     bin_that_fails = tmp_path / "fails.js"
     bin_that_fails.write_text("console.error('js-host: this manager cannot start: a test says so'); process.exit(1);\n")
     settings.JS_HOST = {**settings.JS_HOST, "PATH_TO_BIN": str(bin_that_fails)}
-    with pytest.raises(ProcessError, match="The manager could not start: js-host: this manager cannot start: a test says so"):
+    said = "js-host: this manager cannot start: a test says so"
+    with pytest.raises(ProcessError, match=f"The manager could not start: {said}"):
         Function("greet").call(name="x")

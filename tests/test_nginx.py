@@ -415,7 +415,7 @@ def test_tcp_hosts_get_the_calls_from_both_and_the_same_call_once(tcp_front):
     assert [answer["value"] for answer in answers] == values
     after = tcp_front.counts("counted")
     assert sum(after) - sum(before) == len(values), tcp_front.logs()
-    assert all(now > then for now, then in zip(after, before)), (before, after)
+    assert all(now > then for now, then in zip(after, before, strict=True)), (before, after)
     assert {answer["pid"] for answer in answers} == {host.pid for host in tcp_front.hosts}
     # Cached as on a socket: the same call again reaches no host.
     assert Function("counted").call_json(value=values[0]) == answers[0]

@@ -103,7 +103,9 @@ def source_files(tmp_path_factory):
 def node_side(source_files):
     finished = subprocess.run(
         ["node", "-e", NODE_SCRIPT, str(PROTOCOL_JS)],
-        input=json.dumps({"paths": source_files, "names": TRICKY_NAMES, "bodies": [body.decode("latin-1") for body in BODIES]}),
+        input=json.dumps(
+            {"paths": source_files, "names": TRICKY_NAMES, "bodies": [body.decode("latin-1") for body in BODIES]}
+        ),
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -127,7 +129,8 @@ def test_the_constants_are_equal(node_side):
 
 def test_the_name_rule_agrees_on_tricky_names(node_side):
     python_side = [protocol.is_callable_name(name) for name in TRICKY_NAMES]
-    assert dict(zip(TRICKY_NAMES, node_side["callable"])) == dict(zip(TRICKY_NAMES, python_side))
+    node_rule = dict(zip(TRICKY_NAMES, node_side["callable"], strict=True))
+    assert node_rule == dict(zip(TRICKY_NAMES, python_side, strict=True))
     # And it is the rule meant: a few answers spelled out.
     assert protocol.is_callable_name("render.page")
     assert not protocol.is_callable_name("..")
@@ -139,7 +142,8 @@ def test_call_and_batch_paths_hash_the_exact_body_bytes(node_side):
     assert node_side["callPaths"] == [protocol.call_path("render_page", body) for body in BODIES]
     assert node_side["batchPaths"] == [protocol.batch_path("render_page", body) for body in BODIES]
     # The seed's example.
-    assert protocol.call_path("echo", b'{"foo": "bar"}') == "/function/echo?hash=bc4919c6adf7168088eaea06e27a5b23f0f9f9da"
+    seed_path = "/function/echo?hash=bc4919c6adf7168088eaea06e27a5b23f0f9f9da"
+    assert protocol.call_path("echo", b'{"foo": "bar"}') == seed_path
 
 
 def test_the_source_hash_is_equal_over_the_same_files(node_side, source_files):

@@ -5,6 +5,8 @@ connection), reach the host on the Unix socket the manager gives, and ask the ma
 why when the host goes away.
 """
 
+from __future__ import annotations
+
 import atexit
 import os
 import time
@@ -12,25 +14,34 @@ import time
 from ..conf import Verbosity, announce, settings
 from ..exceptions import JSHostError, ProcessError, UnknownHost
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from .manager import JSHostManager
+
 # How long a failed call waits for the manager to report that its host died.
 DEATH_NOTICE_TIMEOUT = 2.0
 
 
 class ManagedLink:
-    def __init__(self, manager, config_file):
+    def __init__(self, manager: JSHostManager, config_file: str) -> None:
         self.manager = manager
         self.config_file = config_file
-        self.info = None  # the manager's account of our host, once connected
-        self._connection = None  # (pid, id) of this process's connection to the host
+        self.info: dict[str, Any] | None = None  # the manager's account of our host, once connected
+        self._connection: tuple[int, str] | None = None  # (pid, id) of this process's connection to the host
 
     @property
-    def connected(self):
+    def connected(self) -> bool:
         return self.info is not None
 
-    def url(self):
-        return self.info["url"]
+    def url(self) -> str:
+        assert self.info is not None, "connect() first"
+        url: str = self.info["url"]
+        return url
 
-    def connect(self, request_status=None):
+    def connect(self, request_status: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
         """Start the host (or find it running) through the manager and count our connection;
         returns the host's status."""
         if self._connection is None or self._connection[0] != os.getpid():
@@ -43,15 +54,18 @@ class ManagedLink:
                 Verbosity.PROCESS_START,
                 f"Started JSHost [{info['url']}] for {self.config_file} (logfile {info['logfile']})",
             )
-        return info["status"]
+        status: dict[str, Any] = info["status"]
+        return status
 
-    def runs_old_code(self, status, is_stale):
-        return self.info.get("stale", False)  # the manager restarts it, unless told not to
+    def runs_old_code(self, status: dict[str, Any], is_stale: Callable[[dict[str, Any]], bool]) -> bool:
+        assert self.info is not None, "connect() first"
+        stale: bool = self.info.get("stale", False)  # the manager restarts it, unless told not to
+        return stale
 
-    def forget(self):
+    def forget(self) -> None:
         self.info = None
 
-    def disconnect(self):
+    def disconnect(self) -> None:
         """Close this process's connection (done for you at exit).
 
         The manager stops the host DISCONNECT_TIMEOUT seconds after its last connection
@@ -74,19 +88,19 @@ class ManagedLink:
                 f"{settings.DISCONNECT_TIMEOUT:g} seconds unless another connection is opened",
             )
 
-    def restart(self):
+    def restart(self) -> dict[str, Any]:
         """Same socket and logfile, connections kept; returns the manager's account."""
         info = self.manager.restart_host(self.config_file)
         self.info = {**(self.info or {}), **info}
         return info
 
-    def stop(self):
+    def stop(self) -> dict[str, Any]:
         info = self.manager.stop_host(self.config_file)
         self._connection = None
         self.info = None
         return info
 
-    def why_gone(self, status):
+    def why_gone(self, status: dict[str, Any] | None) -> ProcessError | None:
         """A ProcessError naming the logfile if our host died; None if it did not.
 
         The manager learns of a death a moment after the socket breaks, so wait briefly for

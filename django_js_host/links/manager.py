@@ -10,6 +10,8 @@ The manager and its hosts listen on Unix sockets in our user's private directory
 (private.py): no TCP port, so no other local user and no web page can reach them.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import time
@@ -26,6 +28,10 @@ from ..exceptions import (
 from ..private import MANAGER_SOCKET, manager_start_lock, private_directory
 from ..protocol import JSON_TYPE
 from ..transport import Transport, unix_url
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 JSON_HEADERS = {"Content-Type": JSON_TYPE}
 # Starting a host may load a big bundle; the manager gives it 30 s.
@@ -47,17 +53,18 @@ class JSHostManager:
     RUNTIME_DIR setting, else the system's temp dir). One per directory: to keep managers
     apart (tests, two checkouts that must not share hosts), give each its own directory."""
 
-    def __init__(self, runtime_dir=None):
+    def __init__(self, runtime_dir: str | None = None) -> None:
         self._runtime_dir = runtime_dir
-        self._directory = None  # (the runtime dir it was made under, the private directory)
-        self._transport = None
-        self._answered_at = None  # the socket a manager last answered GET /status on
+        # (the runtime dir it was made under, the private directory)
+        self._directory: tuple[str | None, str] | None = None
+        self._transport: Transport | None = None
+        self._answered_at: str | None = None  # the socket a manager last answered GET /status on
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<JSHostManager {self.url}>"
 
     @property
-    def directory(self):
+    def directory(self) -> str:
         """Our private directory, made and checked once per runtime dir."""
         runtime_dir = self._runtime_dir or settings.RUNTIME_DIR
         if self._directory is None or self._directory[0] != runtime_dir:
@@ -65,30 +72,30 @@ class JSHostManager:
         return self._directory[1]
 
     @property
-    def socket_path(self):
+    def socket_path(self) -> str:
         return os.path.join(self.directory, MANAGER_SOCKET)
 
     @property
-    def url(self):
+    def url(self) -> str:
         return unix_url(self.socket_path)
 
     @property
-    def logfile(self):
+    def logfile(self) -> str:
         return os.path.join(self.directory, "manager.log")
 
-    def get_status(self):
+    def get_status(self) -> dict[str, Any]:
         status = self._request("GET", "/status")
         self._answered_at = self.socket_path
         return status
 
-    def is_running(self):
+    def is_running(self) -> bool:
         try:
             self.get_status()
         except ConnectionError:
             return False
         return True
 
-    def ensure_running(self):
+    def ensure_running(self) -> dict[str, Any]:
         """Start the manager unless one already answers; returns its status.
 
         Under a lock, so that of several processes starting at once (runserver and its
@@ -111,7 +118,7 @@ class JSHostManager:
                 deadline = min(deadline, time.monotonic() + TAKEN_TIMEOUT)
                 time.sleep(0.05)
 
-    def spawn_detached_manager(self):
+    def spawn_detached_manager(self) -> dict[str, Any] | None:
         """Start ``js-host.js --manager`` in the background; returns its status once it
         listens, or None if a manager answers on the socket already (EADDRINUSE).
 
@@ -135,7 +142,8 @@ class JSHostManager:
             capture_output=True, text=True, cwd=self.directory, start_new_session=True,
         )  # fmt: skip
         if launched.returncode != 0 or not launched.stdout.strip().isdigit():
-            raise ProcessError(f"Could not start the manager with /bin/sh: {launched.stderr.strip() or launched.stdout!r}")
+            said = launched.stderr.strip() or launched.stdout
+            raise ProcessError(f"Could not start the manager with /bin/sh: {said!r}")
         pid = int(launched.stdout)
         deadline = time.monotonic() + SPAWN_TIMEOUT
         while True:
@@ -157,7 +165,7 @@ class JSHostManager:
         announce(Verbosity.PROCESS_START, f"Started JSHostManager [{self.url}] (pid {status['pid']})")
         return status
 
-    def connect_host(self, config_file, connection, source_root):
+    def connect_host(self, config_file: str, connection: str, source_root: str) -> dict[str, Any]:
         """Start (or reuse) the host for ``config_file`` and count a connection to it.
 
         Starts the manager if nothing answers (asking first saves a fresh process a round
@@ -178,33 +186,33 @@ class JSHostManager:
             self.ensure_running()
         return self._request("POST", "/host/connect", payload)
 
-    def disconnect_host(self, config_file, connection):
+    def disconnect_host(self, config_file: str, connection: str) -> dict[str, Any]:
         return self._request("POST", "/host/disconnect", {"config": config_file, "connection": connection})
 
-    def host_status(self, config_file):
+    def host_status(self, config_file: str) -> dict[str, Any]:
         return self._request("POST", "/host/status", {"config": config_file})
 
-    def restart_host(self, config_file):
+    def restart_host(self, config_file: str) -> dict[str, Any]:
         return self._request("POST", "/host/restart", {"config": config_file})
 
-    def stop_host(self, config_file):
+    def stop_host(self, config_file: str) -> dict[str, Any]:
         return self._request("POST", "/host/stop", {"config": config_file})
 
-    def stop(self):
+    def stop(self) -> int | None:
         """Stop every managed host, then the manager. Returns the manager's pid, or None."""
         try:
-            pid = self.get_status()["pid"]
+            pid: int = self.get_status()["pid"]
         except ConnectionError:
             return None
         self._request("POST", "/manager/stop", {})
         return pid
 
-    def close_connections(self):
+    def close_connections(self) -> None:
         """Close this thread's socket to the manager (see JSHost.close_connections)."""
         if self._transport is not None:
             self._transport.close()
 
-    def _request(self, method, path, payload=None):
+    def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send a control request; answer the decoded JSON, or raise."""
         if path in HOST_STARTING_PATHS and self._answered_at != self.socket_path:
             # Before waiting up to CONTROL_TIMEOUT on whatever listens there, make sure it
@@ -257,7 +265,7 @@ class JSHostManager:
         )
 
 
-def _is_alive(pid):
+def _is_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -267,7 +275,7 @@ def _is_alive(pid):
     return True
 
 
-def _read_from(path, offset):
+def _read_from(path: str, offset: int) -> str:
     with open(path, "rb") as file:
         file.seek(offset)
         return file.read().decode("utf-8", "replace")

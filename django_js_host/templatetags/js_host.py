@@ -10,6 +10,10 @@ Keyword arguments travel to the function as JSON; ``fallback`` is the tag's own.
 implementation is shared with the Jinja2 functions: see django_js_host.rendering.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from django import template
 
 from ..rendering import render_function
@@ -18,13 +22,13 @@ register = template.Library()
 
 
 @register.simple_tag
-def js_function(function_name, /, *, fallback="", **kwargs):
+def js_function(function_name: str, /, *, fallback: str = "", **kwargs: Any) -> str:
     """The function's output as text: escaped wherever autoescape is on."""
     return render_function(function_name, kwargs, fallback=fallback)
 
 
 @register.simple_tag
-def js_function_html(function_name, /, *, fallback="", **kwargs):
+def js_function_html(function_name: str, /, *, fallback: str = "", **kwargs: Any) -> str:
     """The function's output as HTML, inserted unescaped: for server-side rendering.
 
     Use it only for functions whose output is HTML they built safely (a React

@@ -10,12 +10,15 @@ Two kinds of host, two behaviours:
   ``stop`` and ``restart`` tell the manager, ``logs`` reads the logfile the manager gives it.
 """
 
+from __future__ import annotations
+
 import argparse
 import codecs
 import os
 import sys
 import time
 from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -23,6 +26,11 @@ from ...checks import find_node
 from ...conf import node_not_found, settings
 from ...exceptions import ConnectionError, JSHostError, UnknownHost
 from ...host import host
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from django.core.management.base import CommandParser
 
 SUPERVISOR_COMMANDS = (
     "`systemctl {0} UNIT`, `supervisorctl {0} PROGRAM`, `pm2 {0} NAME`, `docker {0} CONTAINER`"
@@ -39,7 +47,7 @@ class Command(BaseCommand):
     # broken, and a check loading it (E003) would start node for nothing.
     requires_system_checks = []
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         subcommands = parser.add_subparsers(title="subcommands", dest="subcommand", required=True)
 
         start = subcommands.add_parser(
@@ -75,13 +83,13 @@ class Command(BaseCommand):
         )
         logs.set_defaults(method=self.logs)
 
-    def handle(self, *args, method, **options):
+    def handle(self, *args: Any, method: Callable[..., None], **options: Any) -> None:
         with _as_command_errors():
             method(**options)
 
     # --- start ---
 
-    def start(self, **options):
+    def start(self, **options: Any) -> None:
         host_options = {
             f"--{name.replace('_', '-')}": options[name]
             for name in HOST_OPTIONS
@@ -112,7 +120,7 @@ class Command(BaseCommand):
             "shell within that time (runserver and shell connect at start-up) to keep it."
         )
 
-    def run_host_in_foreground(self, host_options):
+    def run_host_in_foreground(self, host_options: dict[str, Any]) -> None:
         """Become ``node js-host.js CONFIG_FILE [options]`` in SOURCE_ROOT (never returns).
 
         js-host.js checks the options' values itself, and exits 2 naming a bad one.
@@ -136,7 +144,7 @@ class Command(BaseCommand):
             os.chdir(cwd)
             raise CommandError(f"Cannot run {' '.join(command)}: {error}") from None
 
-    def _warn_if_python_looks_elsewhere(self, host_options):
+    def _warn_if_python_looks_elsewhere(self, host_options: dict[str, Any]) -> None:
         """--socket, --port and --address reach the host only: without ROOT_URL, this
         project's Python looks for it where the config file says, so say so when that differs."""
         overrides = {key: host_options.get(f"--{key}") for key in ("socket", "port", "address")}
@@ -157,7 +165,7 @@ class Command(BaseCommand):
 
     # --- stop, restart ---
 
-    def stop(self, **options):
+    def stop(self, **options: Any) -> None:
         self._require_manager("stop")
         info = self._managed_host_info()
         if info["state"] == "exited":
@@ -172,14 +180,14 @@ class Command(BaseCommand):
                 "next call fails until they connect again (restart them)."
             )
 
-    def restart(self, **options):
+    def restart(self, **options: Any) -> None:
         self._require_manager("restart")
         self._managed_host_info()  # "not running" if the manager does not know it
         info = host.restart()
         self.stdout.write(f"Restarted the JS host for {host.config_file}.")
         self._write_fields(url=info["url"], pid=info["pid"], logfile=info["logfile"])
 
-    def _require_manager(self, action):
+    def _require_manager(self, action: str) -> None:
         if host.manager is not None:
             return
         # Not a SIGTERM to the pid that /status reports: that pid comes from whatever
@@ -198,7 +206,7 @@ class Command(BaseCommand):
 
     # --- status ---
 
-    def status(self, **options):
+    def status(self, **options: Any) -> None:
         if host.manager is not None:
             info = self._managed_host_info()
             if info["state"] != "running":
@@ -233,7 +241,7 @@ class Command(BaseCommand):
 
     # --- logs ---
 
-    def logs(self, lines, follow, **options):
+    def logs(self, lines: int, follow: bool, **options: Any) -> None:
         if host.manager is None:
             raise CommandError(
                 "`jshost logs` reads a managed host's logfile (USE_MANAGER=True). A host you "
@@ -250,7 +258,7 @@ class Command(BaseCommand):
         except FileNotFoundError:
             raise CommandError(f"The logfile {logfile} does not exist (yet).") from None
 
-    def follow(self, log):
+    def follow(self, log: IO[bytes]) -> None:
         """Print what is appended to ``log`` until Ctrl-C; start over if it is truncated."""
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.stdout.flush()
@@ -268,9 +276,10 @@ class Command(BaseCommand):
 
     # --- helpers ---
 
-    def _managed_host_info(self):
+    def _managed_host_info(self) -> dict[str, Any]:
         """What the manager knows of our host; CommandError "not running" if nothing."""
         manager = host.manager
+        assert manager is not None  # asked for a managed host only
         try:
             return manager.host_status(host.config_file)
         except ConnectionError:
@@ -284,7 +293,7 @@ class Command(BaseCommand):
                 f"{host.config_file}. `manage.py jshost start` starts one."
             ) from None
 
-    def _not_running(self, info):
+    def _not_running(self, info: dict[str, Any]) -> CommandError:
         exit = info.get("exit") or {}
         how = f"signal {exit['signal']}" if exit.get("signal") else f"exit code {exit.get('code')}"
         return CommandError(
@@ -292,14 +301,14 @@ class Command(BaseCommand):
             f"logfile {info['logfile']} says why. `manage.py jshost restart` starts it again."
         )
 
-    def _write_fields(self, **fields):
+    def _write_fields(self, **fields: object) -> None:
         for name, value in fields.items():
             label = f"{name.replace('_', ' ')}:"
             self.stdout.write(f"  {label:<12} {value}")
 
 
 @contextmanager
-def _as_command_errors():
+def _as_command_errors() -> Iterator[None]:
     """Any JSHostError (a config that does not load, a manager that refused ...) as a CommandError."""
     try:
         yield
@@ -307,7 +316,7 @@ def _as_command_errors():
         raise CommandError(str(error)) from error
 
 
-def _count(text):
+def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -317,12 +326,12 @@ def _count(text):
     return value
 
 
-def _where(socket=None, port=None, address=None):
+def _where(socket: str | None = None, port: int | None = None, address: str | None = None) -> str:
     """Where a host listens, as its config or command line says, in a URL's words."""
     return f"unix:{socket}" if socket else f"{address}:{port}"
 
 
-def _describe_stale(stale):
+def _describe_stale(stale: bool | None) -> str:
     if stale is None:
         return "unknown (behind ROOT_URL the host's files may be on another machine)"
     if stale:
@@ -330,7 +339,7 @@ def _describe_stale(stale):
     return "no"
 
 
-def last_lines(file, count, block_size=64 * 1024):
+def last_lines(file: IO[bytes], count: int, block_size: int = 64 * 1024) -> list[bytes]:
     """The last ``count`` lines of a binary ``file``, read backwards from its end; leaves
     the file positioned at its end."""
     end = file.seek(0, os.SEEK_END)
