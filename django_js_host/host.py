@@ -178,7 +178,7 @@ class JSHost:
         response = self.transport.request("GET", STATUS_PATH, timeout=STATUS_TIMEOUT)
         try:
             status = json.loads(response.body) if response.status == 200 else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what Python decodes
             status = None
         if not isinstance(status, dict) or status.get("type") != "Host":
             raise UnexpectedResponse(

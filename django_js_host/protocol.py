@@ -93,6 +93,6 @@ def json_object(response: Response) -> dict[str, Any]:
         return {}
     try:
         decoded = json.loads(response.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return decoded if isinstance(decoded, dict) else {}

@@ -19,6 +19,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from collections import namedtuple
 from urllib.parse import urlsplit
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 5.0
 # Bodies up to this size go in one write with the headers (see Transport.request).
 ONE_WRITE_LIMIT = 64 * 1024
+# A connection idle for longer is not reused: a host closes its idle connections after 60 s
+# (keepAliveTimeout in js/lib/host.js), and a request sent just then would be lost.
+IDLE_REUSE_LIMIT = 50.0
 
 
 if TYPE_CHECKING:
@@ -156,6 +160,7 @@ class Transport(_Endpoint):
         try:
             if connection.read_timeout != timeout:  # a syscall: only when it changes
                 connection.set_timeout(timeout)
+            reads = _TimedReads(connection, sock, timeout)
             if len(body) <= ONE_WRITE_LIMIT:
                 # One write: one system call, and no wait on the peer's delayed ACK between
                 # headers and body. A big body is not copied to join it.
@@ -163,14 +168,16 @@ class Transport(_Endpoint):
             else:
                 sock.sendall(head)
                 sock.sendall(body)
-            status, content_type, payload, reusable = _read_response(sock)
+            status, content_type, payload, reusable = _read_response(reads)
         except (TimeoutError, BlockingIOError):  # BlockingIOError: the kernel's timeout
             connection.close()
             raise self._no_answer(path, timeout) from None
         except (OSError, ValueError) as error:
             connection.close()
             raise self._answer_lost(method, path, error) from error
-        if not reusable:
+        if reusable:
+            connection.answered_at = time.monotonic()
+        else:
             connection.close()
         return Response(status, content_type, payload, self.url_of(path))
 
@@ -188,9 +195,12 @@ class Transport(_Endpoint):
             # parent and open our own.
             connection = local.connection = _Connection()
             local.forks_seen = _forks_seen
-        elif connection.sock is not None and connection.idle_poller.poll(0):
+        elif connection.sock is not None and (
+            connection.idle_poller.poll(0) or time.monotonic() - connection.answered_at > IDLE_REUSE_LIMIT
+        ):
             # Readable while idle: the host restarted, stopped, or timed the socket out.
-            # Reconnect now rather than fail on send.
+            # Idle for long: it is about to (its keep-alive timeout), and a request sent
+            # as it closes would be lost. Reconnect now rather than fail on send.
             connection.close()
         return connection
 
@@ -383,11 +393,48 @@ def _connect_unix(path: str) -> socket.socket:
 TIMEVAL_FORMAT = "@qi4x" if sys.platform == "darwin" else "@ll"
 
 
+class _TimedReads:
+    """The reads of one answer, each waiting only for what is left of the call's
+    ``timeout``: FUNCTION_TIMEOUT bounds the whole call, so an answer that trickles in a
+    byte at a time cannot stretch it. A small answer comes in the first read, which waits
+    the socket's timeout as set (no system call to set it again) unless sending took a while.
+    """
+
+    __slots__ = ("_connection", "_deadline", "_sock", "_timeout")
+
+    # Sending took longer than this: the first read, too, waits only for what is left.
+    SLOW_SEND = 0.005
+
+    def __init__(self, connection: _Connection, sock: socket.socket, timeout: float) -> None:
+        self._connection, self._sock, self._timeout = connection, sock, timeout
+        self._deadline = time.monotonic() + timeout
+
+    def first_recv(self, size: int) -> bytes:
+        if self._deadline - time.monotonic() < self._timeout - self.SLOW_SEND:
+            self._wait_at_most_what_is_left()
+        return self._sock.recv(size)
+
+    def recv(self, size: int) -> bytes:
+        self._wait_at_most_what_is_left()
+        return self._sock.recv(size)
+
+    def recv_into(self, buffer: memoryview) -> int:
+        self._wait_at_most_what_is_left()
+        return self._sock.recv_into(buffer)
+
+    def _wait_at_most_what_is_left(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self._connection.set_timeout(left)
+
+
 class _Connection:
     """A thread's kept-alive socket, and what is known about it."""
 
     sock: socket.socket | None = None
     read_timeout: float | None = None  # the socket's timeout now, so it is set only when it changes
+    answered_at = 0.0  # time.monotonic() of its last answer: how long it has been idle
     # Polls the socket for a close by the peer between requests; set (by Transport._open)
     # whenever sock is, and read only then.
     idle_poller: select.poll
@@ -436,15 +483,15 @@ BODILESS_STATUSES = frozenset({204, 304})
 RECV_SIZE = 64 * 1024
 
 
-def _read_response(sock: socket.socket) -> tuple[int, str, bytes, bool]:
+def _read_response(rest: _TimedReads) -> tuple[int, str, bytes, bool]:
     """(status, content type, body, reusable) of one HTTP/1.1 response on a blocking socket.
 
     Our own reader rather than http.client's: it parses the head with bytes.split, where
     http.client builds an email.message (about half of a trivial call's Python time).
     """
-    status, headers, body = _read_head(sock, sock.recv(RECV_SIZE))
+    status, headers, body = _read_head(rest, rest.first_recv(RECV_SIZE))
     while 100 <= status < 200:  # an interim answer (100 Continue) before the real one
-        status, headers, body = _read_head(sock, body)
+        status, headers, body = _read_head(rest, body)
     framing = _framing(status, headers)
     framed = framing != "close"
     if framing == "none":
@@ -452,15 +499,15 @@ def _read_response(sock: socket.socket) -> tuple[int, str, bytes, bool]:
     elif framing == "length":
         length = int(headers[b"content-length"])
         if len(body) < length:
-            body = _read_rest(sock, body, length)
+            body = _read_rest(rest, body, length)
         # More than announced: the peer does not frame its answers; use no more of it.
         framed = len(body) == length
         body = body if framed else body[:length]
     elif framing == "chunked":
-        body = _read_chunked(sock, body)
+        body = _read_chunked(rest, body)
     else:
         chunks = [body]
-        while chunk := sock.recv(RECV_SIZE):
+        while chunk := rest.recv(RECV_SIZE):
             chunks.append(chunk)
         body = b"".join(chunks)
     return _answer(status, headers, body, framed)
@@ -484,7 +531,7 @@ def _answer(status: int, headers: dict[bytes, bytes], body: bytes, framed: bool)
     return status, headers.get(b"content-type", b"").decode("latin-1"), body, reusable
 
 
-def _read_head(sock: socket.socket, data: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+def _read_head(sock: _TimedReads, data: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
     """(status, headers, what came after them) of the answer whose start is ``data``."""
     end = data.find(b"\r\n\r\n")
     while end == -1:
@@ -513,7 +560,7 @@ def _parse_head(head: bytes) -> tuple[int, dict[bytes, bytes]]:
     return int(parts[1]), headers
 
 
-def _read_rest(sock: socket.socket, start: bytes, length: int) -> bytes:
+def _read_rest(sock: _TimedReads, start: bytes, length: int) -> bytes:
     """The body of ``length`` bytes, of which ``start`` came with the headers."""
     body = bytearray(length)
     view = memoryview(body)
@@ -527,7 +574,7 @@ def _read_rest(sock: socket.socket, start: bytes, length: int) -> bytes:
     return bytes(body)
 
 
-def _read_chunked(sock: socket.socket, data: bytes) -> bytes:
+def _read_chunked(sock: _TimedReads, data: bytes) -> bytes:
     """A chunked body; ``data`` is what came after the headers."""
     buffer = _Buffered(sock, data)
     chunks = []
@@ -542,7 +589,7 @@ def _read_chunked(sock: socket.socket, data: bytes) -> bytes:
 class _Buffered:
     """Lines and counted bytes from a socket, for chunked bodies (proxies may send them)."""
 
-    def __init__(self, sock: socket.socket, data: bytes) -> None:
+    def __init__(self, sock: _TimedReads, data: bytes) -> None:
         self.sock, self.data = sock, data
 
     def _more(self) -> None:

@@ -575,13 +575,51 @@ def test_every_test_the_guarantees_page_names_exists_and_known_bugs_are_strict_x
 # --- answers Python cannot use ----------------------------------------------------------------
 
 
-def test_an_answer_nested_too_deep_to_decode_is_an_unexpected_response_and_fallbacks_apply(faults_host):
-    nested = function(faults_host, "nested")
-    assert nested.call_json(depth=3) == [[[1]]]
-    with pytest.raises(UnexpectedResponse, match="nested too deep for Python to decode"):
-        nested.call_json(depth=3000)
-    with pytest.raises(UnexpectedResponse, match="nested too deep"):
-        nested.batch([{"depth": 3000}])
-    with_fallback = Function("nested", host=js_host(faults_host.config_file), fallback="the fallback")
-    assert with_fallback.call_json(depth=3000) == "the fallback"
-    assert_serves(faults_host)
+@contextmanager
+def host_answering(answer):
+    """A server that passes for a JS host at /status and answers every call with the JSON
+    text ``answer``: what a host behind a proxy, or a proxy, might send."""
+
+    class FakeHost(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.reply(json.dumps({"type": "Host", "pid": 0, "config": {"functions": []}}).encode())
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.reply(answer)
+
+        def reply(self, body):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHost)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_an_answer_nested_too_deep_to_decode_is_an_unexpected_response_and_fallbacks_apply(settings):
+    # Deeper than any Python decodes (3.13's C limit is far above 3.10's), and than a host's
+    # JSON.stringify writes: what a proxy or another server could send.
+    deep = b"[" * 200_000 + b"1" + b"]" * 200_000
+    with host_answering(deep) as url:
+        settings.JS_HOST = {"ROOT_URL": url, "CONNECT_ONCE_CONFIGURED": False}
+        with pytest.raises(UnexpectedResponse, match="nested too deep for Python to decode"):
+            Function("anything").call_json()
+        with pytest.raises(UnexpectedResponse, match="nested too deep"):
+            Function("anything").batch([{}])
+        assert Function("anything", fallback="the fallback").call_json() == "the fallback"

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from django_js_host import ConnectionError
+from django_js_host import ConnectionError, FunctionTimeout, transport
 from django_js_host.function import Function
 from django_js_host.host import host as default_host
 from django_js_host.transport import AsyncTransport, Transport
@@ -32,6 +32,20 @@ def test_calls_reuse_one_kept_alive_connection():
     for n in range(20):
         assert echo.call_json(n=n) == {"n": n}
     assert local_port_of_this_threads_connection() == port
+
+
+def test_a_connection_idle_for_long_is_not_reused(monkeypatch):
+    # The host closes a connection idle for its keep-alive timeout: one idle for nearly as
+    # long is replaced before a request can be sent as it closes.
+    monkeypatch.setattr(transport, "IDLE_REUSE_LIMIT", 0.2)
+    echo = Function("echo")
+    echo.call(n=1)
+    port = local_port_of_this_threads_connection()
+    assert echo.call_json(n=2) == {"n": 2}
+    assert local_port_of_this_threads_connection() == port  # within the limit: reused
+    time.sleep(0.3)
+    assert echo.call_json(n=3) == {"n": 3}
+    assert local_port_of_this_threads_connection() != port
 
 
 def test_threads_never_get_each_others_answers():
@@ -85,9 +99,10 @@ def test_a_forked_child_opens_its_own_connection():
 
 
 @contextmanager
-def canned_server(answer, chunk_size=None):
+def canned_server(answer, chunk_size=None, pause=0.001):
     """A server that reads one request per connection, writes ``answer`` (in pieces of
-    ``chunk_size`` bytes, if given) and closes; returns its URL and how many connections came."""
+    ``chunk_size`` bytes, if given, ``pause`` seconds apart) and closes; returns its URL and
+    how many connections came."""
     server = socket.create_server(("127.0.0.1", 0))
     connections = []
 
@@ -108,10 +123,13 @@ def canned_server(answer, chunk_size=None):
                 pieces = [answer] if chunk_size is None else [
                     answer[i : i + chunk_size] for i in range(0, len(answer), chunk_size)
                 ]
-                for piece in pieces:
-                    client.sendall(piece)
-                    if chunk_size is not None:
-                        time.sleep(0.001)  # separate segments, so reads see them apart
+                try:
+                    for piece in pieces:
+                        client.sendall(piece)
+                        if chunk_size is not None:
+                            time.sleep(pause)  # separate segments, so reads see them apart
+                except OSError:
+                    pass  # the client stopped waiting
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -130,11 +148,11 @@ def request_both_ways(url):
     async def async_request():
         return await AsyncTransport(url).request("GET", "/status", timeout=5)
 
-    transport = Transport(url)
+    client = Transport(url)
     try:
-        sync_response = transport.request("GET", "/status", timeout=5)
+        sync_response = client.request("GET", "/status", timeout=5)
     finally:
-        transport.close()
+        client.close()
     return sync_response, asyncio.run(async_request())
 
 
@@ -185,9 +203,9 @@ def test_a_204_has_no_body():
 )
 def test_a_broken_answer_is_a_connection_error_naming_the_url(answer):
     with canned_server(answer) as (url, _):
-        transport = Transport(url)
+        client = Transport(url)
         with pytest.raises(ConnectionError, match=f"The JS host at {url} closed the connection before answering"):
-            transport.request("GET", "/status", timeout=5)
+            client.request("GET", "/status", timeout=5)
         with pytest.raises(ConnectionError, match=f"The JS host at {url} closed the connection before answering"):
             asyncio.run(AsyncTransport(url).request("GET", "/status", timeout=5))
 
@@ -200,3 +218,24 @@ def test_http_1_0_answers_are_never_reused(settings, fixture_host):
         for n in range(200):
             assert Function("echo").call_json(n=n) == {"n": n}
         assert len(proxy.connections) == len(proxy.paths) == 201  # /status first, then each call
+
+
+TRICKLED = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 60\r\n\r\n" + b"x" * 60
+
+
+@pytest.mark.parametrize("style", ["sync", "async"])
+def test_the_timeout_bounds_the_whole_call_not_each_read(style):
+    # A byte every 50 ms: each read gets something well within the timeout, and the whole
+    # answer would take 6 s.
+    with canned_server(TRICKLED, chunk_size=1, pause=0.05) as (url, _):
+        started = time.monotonic()
+        with pytest.raises(FunctionTimeout, match="within 1 s"):
+            if style == "sync":
+                client = Transport(url)
+                try:
+                    client.request("POST", "/function/slow", b"{}", timeout=1.0)
+                finally:
+                    client.close()
+            else:
+                asyncio.run(AsyncTransport(url).request("POST", "/function/slow", b"{}", timeout=1.0))
+        assert 1.0 <= time.monotonic() - started < 1.5

@@ -236,7 +236,7 @@ class JSHostManager:
             ) from None
         try:
             answer = json.loads(response.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         if not isinstance(answer, dict) or (path == "/status" and answer.get("type") != "Manager"):
             # A manager answers every request with a JSON object, and says what it is.
