@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typing import Literal, NamedTuple
 
     Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+    IdleStreams = tuple[asyncio.StreamReader, asyncio.StreamWriter, float]  # and when it last answered
     Framing = Literal["none", "length", "chunked", "close"]
 
 # Loopback connects are instant or refused; this bounds the wait for a remote ROOT_URL.
@@ -242,8 +243,8 @@ class AsyncTransport(_Endpoint):
 
     def __init__(self, base_url: str, extra_headers: Mapping[str, str] | None = None) -> None:
         super().__init__(base_url, extra_headers)
-        # event loop -> ([(reader, writer)], the generator that closes them)
-        self._idle: dict[asyncio.AbstractEventLoop, tuple[list[Streams], AsyncGenerator[None, None]]] = {}
+        # event loop -> ([(reader, writer, answered at)], the generator that closes them)
+        self._idle: dict[asyncio.AbstractEventLoop, tuple[list[IdleStreams], AsyncGenerator[None, None]]] = {}
 
     async def request(
         self,
@@ -259,10 +260,12 @@ class AsyncTransport(_Endpoint):
         idle = await self._idle_connections(asyncio.get_running_loop())
         streams: Streams | None = None
         while idle and streams is None:
-            streams = idle.pop()
-            if streams[0].at_eof() or streams[1].is_closing():  # the host closed it
-                streams[1].close()
-                streams = None
+            reader, writer, answered_at = idle.pop()
+            # Closed by the host, or idle long enough that it is about to (see IDLE_REUSE_LIMIT).
+            if reader.at_eof() or writer.is_closing() or time.monotonic() - answered_at > IDLE_REUSE_LIMIT:
+                writer.close()
+            else:
+                streams = reader, writer
         if streams is None:
             streams = await self._open()
         reader, writer = streams
@@ -277,17 +280,17 @@ class AsyncTransport(_Endpoint):
             writer.close()
             raise self._answer_lost(method, path, error) from error
         if reusable:
-            idle.append(streams)
+            idle.append((reader, writer, time.monotonic()))
         else:
             writer.close()
         return Response(status, content_type, payload, self.url_of(path))
 
-    async def _idle_connections(self, loop: asyncio.AbstractEventLoop) -> list[Streams]:
+    async def _idle_connections(self, loop: asyncio.AbstractEventLoop) -> list[IdleStreams]:
         """This loop's idle connections, closed when the loop shuts down."""
         if loop not in self._idle:
             # Loops closed without shutting down (no asyncio.run) leave theirs behind.
             for old_loop in [old for old in self._idle if old.is_closed()]:
-                for _, writer in self._idle.pop(old_loop)[0]:
+                for _, writer, _ in self._idle.pop(old_loop)[0]:
                     writer.transport.abort()
             closer = self._close_idle_at_shutdown(loop)
             await closer.asend(None)
@@ -301,7 +304,7 @@ class AsyncTransport(_Endpoint):
             yield
         finally:
             idle, _ = self._idle.pop(loop, ([], None))
-            for _, writer in idle:
+            for _, writer, _ in idle:
                 writer.close()
 
     async def _open(self) -> Streams:

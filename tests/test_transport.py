@@ -48,6 +48,27 @@ def test_a_connection_idle_for_long_is_not_reused(monkeypatch):
     assert local_port_of_this_threads_connection() != port
 
 
+def test_an_async_connection_idle_for_long_is_not_reused(monkeypatch, fixture_host):
+    monkeypatch.setattr(transport, "IDLE_REUSE_LIMIT", 0.2)
+
+    async def writers_of_three_requests():
+        client = AsyncTransport(fixture_host.url)
+        idle = client._idle  # per event loop: [(reader, writer, answered at)]
+
+        async def request():
+            await client.request("GET", "/status", timeout=5)
+            ((_, writer, _),) = idle[asyncio.get_running_loop()][0]
+            return writer
+
+        first, again = await request(), await request()
+        await asyncio.sleep(0.3)
+        return first, again, await request()
+
+    first, again, later = asyncio.run(writers_of_three_requests())
+    assert again is first  # within the limit: reused
+    assert later is not first
+
+
 def test_threads_never_get_each_others_answers():
     echo = Function("echo")
     mismatches, errors = [], []
