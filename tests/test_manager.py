@@ -126,6 +126,18 @@ def test_stop_and_manager_stop(managed):
     assert wait_until(lambda: not alive(new_pid) and not alive(manager_pid))
 
 
+def test_stop_is_not_an_error_when_the_manager_stops_on_its_own_meanwhile(managed, monkeypatch):
+    # A manager exits with its last host: between its answer to GET /status and our
+    # /manager/stop it may be gone. (A fixture's teardown failed so once, right after
+    # test_a_sigkilled_python_process_cannot_keep_the_host_forever, whose host stops itself.)
+    Function("greet").call(name="x")
+    status = managed.get_status()
+    managed._request("POST", "/manager/stop", {})
+    assert wait_until(lambda: not alive(status["pid"]))
+    monkeypatch.setattr(managed, "get_status", lambda: status)  # as it answered just before
+    assert managed.stop() == status["pid"]
+
+
 def test_a_dead_managed_host_raises_process_error_naming_its_logfile(managed):
     from django_js_host.host import host
 
