@@ -19,7 +19,8 @@ import pytest
 
 from django_js_host.links.manager import JSHostManager
 
-from .support.managers import short_temp_dir, stop_manager_and_hosts
+from .support.dirs import short_temp_dir
+from .support.managers import stop_manager_and_hosts
 from .support.paths import REPO
 from .support.processes import alive, stop_by_pid, stop_popen, wait_until
 

@@ -18,9 +18,7 @@ import http.client
 import json
 import os
 import pwd
-import shutil
 import subprocess
-import tempfile
 import uuid
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -40,6 +38,7 @@ from .deployment_docs import (
     write_socket_project,
     write_tcp_project,
 )
+from .support.dirs import short_temp_dir
 from .support.hosts import free_port, running_host
 from .support.processes import alive, stop_by_pid, stop_popen, wait_until
 
@@ -183,12 +182,9 @@ class Front:
 def short_directory():
     """A directory with a short path (a socket's must stay under 108 bytes; tmp_path may be
     longer) that nginx's workers may pass through, whoever they run as."""
-    directory = Path(tempfile.mkdtemp(prefix="jsh-", dir="/tmp"))
-    os.chmod(directory, 0o711)  # others may enter, not list
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with short_temp_dir() as directory:
+        os.chmod(directory, 0o711)  # others may enter, not list
+        yield Path(directory)
 
 
 def make_socket_directory(path, worker):

@@ -15,9 +15,9 @@ from django_js_host import (
     UnexpectedResponse,
 )
 
+from .support.dirs import short_temp_dir
 from .support.django_site import run_django
 from .support.hosts import FIXTURE_CONFIG, FIXTURES, js_host_for_test, running_host
-from .support.managers import short_temp_dir
 
 
 def write_socket_config(directory, socket_path, functions_from=FIXTURE_CONFIG):

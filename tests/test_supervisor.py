@@ -8,11 +8,9 @@ leaves no socket file; a restart or a host that dies brings a new host on the sa
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from .deployment_docs import (
     supervisor_program,
     write_socket_project,
 )
+from .support.dirs import short_temp_dir
 from .support.processes import alive, stop_by_pid, stop_popen, wait_until
 
 VENV_BIN = Path(sys.executable).parent
@@ -128,8 +127,15 @@ def write_django_project(project):
     (project / "site_settings.py").write_text(SITE_SETTINGS + f"JS_HOST = {js_host!r}\n")
 
 
+@pytest.fixture
+def socket_dir():
+    """Where the host's socket goes: its path must stay under 108 bytes, which tmp_path may not."""
+    with short_temp_dir() as directory:
+        yield Path(directory)
+
+
 @pytest.fixture(params=["node"])
-def supervised(request, tmp_path, settings):
+def supervised(request, tmp_path, settings, socket_dir):
     """supervisord running the documented program, and JS_HOST (the documented settings)
     pointed at the project whose config names the host's socket.
 
@@ -137,8 +143,6 @@ def supervised(request, tmp_path, settings):
     the documented alternative, ``manage.py jshost start``, in a Django project.
     """
     assert SUPERVISORD.exists(), f"no {SUPERVISORD}: install the test extra (supervisor)"
-    # A socket's path must stay under 108 bytes: tmp_path may be longer.
-    socket_dir = Path(tempfile.mkdtemp(prefix="jsh-", dir="/tmp"))
     socket_path = socket_dir / "site.sock"
     # The config names the socket as the program's --socket does: Python reads the config.
     project = write_socket_project(tmp_path, socket_path)
@@ -175,7 +179,6 @@ def supervised(request, tmp_path, settings):
         for pid in survivors:
             stop_by_pid(pid)
         socket_left = socket_path.exists()
-        shutil.rmtree(socket_dir, ignore_errors=True)
     assert not survivors, f"hosts {survivors} outlived supervisord"
     assert not socket_left, f"the host left its socket file {socket_path} behind"
 

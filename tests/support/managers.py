@@ -14,10 +14,8 @@ The manager is started for real by the first ``host.connect()`` (or call) of the
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 from contextlib import contextmanager
 
@@ -25,6 +23,7 @@ import pytest
 
 from django_js_host.links.manager import JSHostManager
 
+from .dirs import short_temp_dir
 from .hosts import FIXTURE_CONFIG
 from .paths import REPO
 from .processes import alive, stop_by_pid, stop_popen, wait_until
@@ -54,17 +53,6 @@ def managed_hosts(runtime_dir):
         yield manager
     finally:
         stop_manager_and_hosts(manager)
-
-
-@contextmanager
-def short_temp_dir():
-    """A new directory with a short path: a socket path has ~104 bytes at most, and
-    pytest's tmp_path alone can take most of them."""
-    path = tempfile.mkdtemp(prefix="jsh-", dir="/tmp")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
