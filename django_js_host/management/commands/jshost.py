@@ -147,14 +147,19 @@ class Command(BaseCommand):
     def _warn_if_python_looks_elsewhere(self, host_options: dict[str, Any]) -> None:
         """--socket, --port and --address reach the host only: without ROOT_URL, this
         project's Python looks for it where the config file says, so say so when that differs."""
-        overrides = {key: host_options.get(f"--{key}") for key in ("socket", "port", "address")}
-        if settings.ROOT_URL or not any(value is not None for value in overrides.values()):
+        socket, port, address = (host_options.get(f"--{key}") for key in ("socket", "port", "address"))
+        if settings.ROOT_URL or (socket is None and port is None and address is None):
             return
         config = host.get_config()
-        listens = _where(**{key: config.get(key) for key in overrides})
-        will_listen = _where(**{key: config.get(key) if value is None else value for key, value in overrides.items()})
-        if overrides["socket"]:
-            will_listen = _where(socket=os.path.abspath(overrides["socket"]))
+        listens = _where(config.get("socket"), config.get("port"), config.get("address"))
+        if socket:
+            will_listen = _where(socket=os.path.abspath(socket))
+        else:
+            will_listen = _where(
+                config.get("socket"),
+                config.get("port") if port is None else port,
+                config.get("address") if address is None else address,
+            )
         if will_listen == listens:
             return
         self.stderr.write(
