@@ -58,7 +58,7 @@ class JSHostManager:
         # (the runtime dir it was made under, the private directory)
         self._directory: tuple[str | None, str] | None = None
         self._transport: Transport | None = None
-        self._answered_at: str | None = None  # the socket a manager last answered GET /status on
+        self._manager_answered_at: str | None = None  # the URL a manager last answered GET /status at
 
     def __repr__(self) -> str:
         return f"<JSHostManager {self.url}>"
@@ -84,9 +84,7 @@ class JSHostManager:
         return os.path.join(self.directory, "manager.log")
 
     def get_status(self) -> dict[str, Any]:
-        status = self._request("GET", "/status")
-        self._answered_at = self.socket_path
-        return status
+        return self._request("GET", "/status")
 
     def is_running(self) -> bool:
         try:
@@ -217,11 +215,11 @@ class JSHostManager:
 
     def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send a control request; answer the decoded JSON, or raise."""
-        if path in HOST_STARTING_PATHS and self._answered_at != self.socket_path:
+        url = self.url
+        if path in HOST_STARTING_PATHS and self._manager_answered_at != url:
             # Before waiting up to CONTROL_TIMEOUT on whatever listens there, make sure it
             # is a manager that answers: GET /status does at once.
             self.get_status()
-        url = self.url
         transport = self._transport
         if transport is None or transport.base_url != url:
             transport = self._transport = Transport(url)
@@ -230,7 +228,7 @@ class JSHostManager:
         try:
             response = transport.request(method, path, body, JSON_HEADERS, timeout=timeout)
         except (ConnectionError, FunctionTimeout) as error:
-            self._answered_at = None  # whatever listens there next is asked again
+            self._manager_answered_at = None  # whatever listens there next is asked again
             if path in HOST_STARTING_PATHS or isinstance(error, ConnectionError):
                 raise
             raise ProcessError(
@@ -251,6 +249,8 @@ class JSHostManager:
                 response.body,
             )
         if response.status == 200:
+            if path == "/status":
+                self._manager_answered_at = url
             return answer
         message = answer.get("message")
         if answer.get("name") == "HostStartFailed":
