@@ -152,7 +152,8 @@ class Transport(_Endpoint):
         and FunctionTimeout (no answer within ``timeout`` seconds). Any HTTP status is
         returned, not raised: what a status means is the caller's business.
         """
-        connection = self._connection()
+        started = time.monotonic()
+        connection = self._connection(started)
         sock = connection.sock
         if sock is None:
             sock = self._open(connection)
@@ -161,7 +162,7 @@ class Transport(_Endpoint):
         try:
             if connection.read_timeout != timeout:  # a syscall: only when it changes
                 connection.set_timeout(timeout)
-            reads = _TimedReads(connection, sock, timeout)
+            reads = _TimedReads(connection, sock, timeout, started)
             if len(body) <= ONE_WRITE_LIMIT:
                 # One write: one system call, and no wait on the peer's delayed ACK between
                 # headers and body. A big body is not copied to join it.
@@ -188,7 +189,7 @@ class Transport(_Endpoint):
         if connection is not None:
             connection.close()
 
-    def _connection(self) -> _Connection:
+    def _connection(self, now: float) -> _Connection:
         local = self._local
         connection = getattr(local, "connection", None)
         if connection is None or local.forks_seen != _forks_seen:
@@ -197,7 +198,7 @@ class Transport(_Endpoint):
             connection = local.connection = _Connection()
             local.forks_seen = _forks_seen
         elif connection.sock is not None and (
-            connection.idle_poller.poll(0) or time.monotonic() - connection.answered_at > IDLE_REUSE_LIMIT
+            connection.idle_poller.poll(0) or now - connection.answered_at > IDLE_REUSE_LIMIT
         ):
             # Readable while idle: the host restarted, stopped, or timed the socket out.
             # Idle for long: it is about to (its keep-alive timeout), and a request sent
@@ -400,17 +401,19 @@ class _TimedReads:
     """The reads of one answer, each waiting only for what is left of the call's
     ``timeout``: FUNCTION_TIMEOUT bounds the whole call, so an answer that trickles in a
     byte at a time cannot stretch it. A small answer comes in the first read, which waits
-    the socket's timeout as set (no system call to set it again) unless sending took a while.
+    the socket's timeout as set (no system call to set it again) unless connecting or
+    sending took a while.
     """
 
     __slots__ = ("_connection", "_deadline", "_sock", "_timeout")
 
-    # Sending took longer than this: the first read, too, waits only for what is left.
+    # Connecting and sending took longer than this: the first read, too, waits only for what
+    # is left.
     SLOW_SEND = 0.005
 
-    def __init__(self, connection: _Connection, sock: socket.socket, timeout: float) -> None:
+    def __init__(self, connection: _Connection, sock: socket.socket, timeout: float, started: float) -> None:
         self._connection, self._sock, self._timeout = connection, sock, timeout
-        self._deadline = time.monotonic() + timeout
+        self._deadline = started + timeout
 
     def first_recv(self, size: int) -> bytes:
         if self._deadline - time.monotonic() < self._timeout - self.SLOW_SEND:
