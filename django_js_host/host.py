@@ -223,10 +223,10 @@ class JSHost:
         link = self.link
         with self._lock:
             status = link.connect(self.request_status)
-            if self._transport is not None and self._transport.base_url != link.url():
+            url = link.url()
+            if self._transport is not None and self._transport.base_url != url:
                 self._forget_host()  # a new manager started the host on another socket
             self._status = status
-        url = link.url()
         announce(Verbosity.CONNECT, f"Connected to JSHost [{url}] serving {self.config_file}")
         announce(Verbosity.VERBOSE, f"JSHost status: {json.dumps(status)}")
         if link.runs_old_code(status, self.is_stale):
