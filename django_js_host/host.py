@@ -17,7 +17,7 @@ from .exceptions import ConfigError, ConnectionError, JSHostError, UnexpectedRes
 from .links.direct import DirectLink
 from .links.managed import ManagedLink
 from .links.manager import manager as default_manager
-from .protocol import JSON_TYPE, STATUS_PATH, TOKEN_HEADER, source_hash
+from .protocol import STATUS_PATH, TOKEN_HEADER, source_hash
 from .transport import AsyncTransport, Transport
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     ConfigKey = tuple[str, str, str, str]  # (node, bin, config file, source root)
 
 STATUS_TIMEOUT = 5.0
-JSON_HEADERS = {"Content-Type": JSON_TYPE}
 
 
 class JSHost:
@@ -278,7 +277,7 @@ class JSHost:
             self.connect()
         self._refuse_over_limit(path, body)
         try:
-            return (self._transport or self.transport).request("POST", path, body, JSON_HEADERS, timeout=timeout)
+            return (self._transport or self.transport).post_json(path, body, timeout)
         except ConnectionError as error:
             # The error itself, or a ProcessError whose context it is (as it always was).
             raise link.why_gone(self._status) or error  # noqa: B904
@@ -309,7 +308,7 @@ class JSHost:
             await asyncio.to_thread(self.connect)
         self._refuse_over_limit(path, body)
         try:
-            return await self.async_transport.request("POST", path, body, JSON_HEADERS, timeout=timeout)
+            return await self.async_transport.post_json(path, body, timeout)
         except ConnectionError as error:
             raise (await asyncio.to_thread(link.why_gone, self._status)) or error  # noqa: B904 (as post_call)
 

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from .exceptions import ConfigError, ConnectionError, FunctionTimeout, UnexpectedResponse
+from .protocol import JSON_HEADERS
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 # Loopback connects are instant or refused; this bounds the wait for a remote ROOT_URL.
 CONNECT_TIMEOUT = 5.0
+# Connecting and sending took longer than this: the first read, too, waits only for what is
+# left of the call's timeout (see _read_answer).
+SLOW_SEND = 0.005
 # Bodies up to this size go in one write with the headers (see Transport.request).
 ONE_WRITE_LIMIT = 64 * 1024
 # A connection idle for longer is not reused: a host closes its idle connections after 60 s
@@ -103,18 +107,30 @@ class _Endpoint:
             self._path_prefix = parts.path.rstrip("/")
             self._host_header = parts.netloc.rpartition("@")[2]  # host[:port], as the URL says
         self._extra_head = "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
+        self._json_post = self._head_parts("POST", JSON_HEADERS)  # every call's, made once
 
     def url_of(self, path: str) -> str:
         """Where a request for ``path`` goes, as people read it (nginx's form for sockets)."""
         return f"{self.base_url}:{path}" if self.socket_path else self.base_url + path
 
+    def _head_parts(self, method: str, headers: Mapping[str, str] | None) -> tuple[str, str]:
+        """The head of a request as (what goes before its path, what goes between its path
+        and the length of its body)."""
+        lines = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        return (
+            f"{method} {self._path_prefix}",
+            f" HTTP/1.1\r\nHost: {self._host_header}\r\n{self._extra_head}{lines}Content-Length: ",
+        )
+
     def _request_head(self, method: str, path: str, headers: Mapping[str, str] | None, body_length: int) -> bytes:
         """The request line and headers of a request, as bytes."""
-        head = [f"{method} {self._path_prefix}{path} HTTP/1.1\r\nHost: {self._host_header}\r\n{self._extra_head}"]
-        if headers:
-            head += [f"{name}: {value}\r\n" for name, value in headers.items()]
-        head.append(f"Content-Length: {body_length}\r\n\r\n")
-        return "".join(head).encode("latin-1")
+        before, after = self._head_parts(method, headers)
+        return f"{before}{path}{after}{body_length}\r\n\r\n".encode("latin-1")
+
+    def _json_post_head(self, path: str, body_length: int) -> bytes:
+        """_request_head of a POST with a JSON body, from the parts made once."""
+        before, after = self._json_post
+        return f"{before}{path}{after}{body_length}\r\n\r\n".encode("latin-1")
 
     def _no_answer(self, path: str, timeout: float) -> FunctionTimeout:
         return FunctionTimeout(f"No answer from {self.url_of(path)} within {timeout:g} s")
@@ -157,21 +173,28 @@ class Transport(_Endpoint):
     ) -> Response:
         """Send one request and read the whole answer.
 
-        Raises ConnectionError (nothing listening, or the peer hung up before answering)
-        and FunctionTimeout (no answer within ``timeout`` seconds). Any HTTP status is
-        returned, not raised: what a status means is the caller's business.
+        Raises ConnectionError (nothing listening, or the peer hung up before answering),
+        FunctionTimeout (no answer within ``timeout`` seconds) and UnexpectedResponse (an
+        answer that is not HTTP). Any HTTP status is returned, not raised: what a status
+        means is the caller's business.
         """
+        body = body or b""
+        return self._exchange(method, path, self._request_head(method, path, headers, len(body)), body, timeout)
+
+    def post_json(self, path: str, body: bytes, timeout: float) -> Response:
+        """``request("POST", path, body, {"Content-Type": "application/json"}, timeout)``,
+        a call's: its head is made from parts made once."""
+        return self._exchange("POST", path, self._json_post_head(path, len(body)), body, timeout)
+
+    def _exchange(self, method: str, path: str, head: bytes, body: bytes, timeout: float) -> Response:
         started = time.monotonic()
         connection = self._connection(started)
         sock = connection.sock
         if sock is None:
             sock = self._open(connection)
-        body = body or b""
-        head = self._request_head(method, path, headers, len(body))
         try:
             if connection.read_timeout != timeout:  # a syscall: only when it changes
                 connection.set_timeout(timeout)
-            reads = _TimedReads(connection, sock, timeout, started)
             if len(body) <= ONE_WRITE_LIMIT:
                 # One write: one system call, and no wait on the peer's delayed ACK between
                 # headers and body. A big body is not copied to join it.
@@ -179,7 +202,7 @@ class Transport(_Endpoint):
             else:
                 sock.sendall(head)
                 sock.sendall(body)
-            status, content_type, payload, reusable = _read_answer(reads, connection.answer, connection.buffer)
+            status, content_type, payload, reusable = _read_answer(connection, sock, started, timeout)
         except (TimeoutError, BlockingIOError):  # BlockingIOError: the kernel's timeout
             connection.close()
             raise self._no_answer(path, timeout) from None
@@ -269,6 +292,14 @@ class AsyncTransport(_Endpoint):
         timeout: float = 10.0,
     ) -> Response:
         """As Transport.request, awaited: the event loop runs on while the host works."""
+        body = body or b""
+        return await self._exchange(method, path, self._request_head(method, path, headers, len(body)), body, timeout)
+
+    async def post_json(self, path: str, body: bytes, timeout: float) -> Response:
+        """As Transport.post_json, awaited."""
+        return await self._exchange("POST", path, self._json_post_head(path, len(body)), body, timeout)
+
+    async def _exchange(self, method: str, path: str, head: bytes, body: bytes, timeout: float) -> Response:
         import asyncio  # imported by async code already; a sync process should not pay ~25 ms
 
         idle = await self._idle_connections(asyncio.get_running_loop())
@@ -283,9 +314,8 @@ class AsyncTransport(_Endpoint):
         if streams is None:
             streams = await self._open()
         reader, writer, answer = streams
-        body = body or b""
         try:
-            writer.write(self._request_head(method, path, headers, len(body)) + body)
+            writer.write(head + body)
             status, content_type, payload, reusable = await asyncio.wait_for(_aread_answer(reader, answer), timeout)
         except asyncio.TimeoutError:
             writer.close()
@@ -379,40 +409,6 @@ def _connect_unix(path: str) -> socket.socket:
 TIMEVAL_FORMAT = "@qi4x" if sys.platform == "darwin" else "@ll"
 
 
-class _TimedReads:
-    """The reads of one answer, each waiting only for what is left of the call's
-    ``timeout``: FUNCTION_TIMEOUT bounds the whole call, so an answer that trickles in a
-    byte at a time cannot stretch it. A small answer comes in the first read, which waits
-    the socket's timeout as set (no system call to set it again) unless connecting or
-    sending took a while.
-    """
-
-    __slots__ = ("_connection", "_deadline", "_sock", "_timeout")
-
-    # Connecting and sending took longer than this: the first read, too, waits only for what
-    # is left.
-    SLOW_SEND = 0.005
-
-    def __init__(self, connection: _Connection, sock: socket.socket, timeout: float, started: float) -> None:
-        self._connection, self._sock, self._timeout = connection, sock, timeout
-        self._deadline = started + timeout
-
-    def first_recv_into(self, buffer: memoryview) -> int:
-        if self._deadline - time.monotonic() < self._timeout - self.SLOW_SEND:
-            self._wait_at_most_what_is_left()
-        return self._sock.recv_into(buffer)
-
-    def recv_into(self, buffer: memoryview) -> int:
-        self._wait_at_most_what_is_left()
-        return self._sock.recv_into(buffer)
-
-    def _wait_at_most_what_is_left(self) -> None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        self._connection.set_timeout(left)
-
-
 class _Connection:
     """A thread's kept-alive socket, and what is known about it."""
 
@@ -450,6 +446,13 @@ class _Connection:
         if not self.kernel_timeouts:
             sock.settimeout(timeout)
         self.read_timeout = timeout
+
+    def wait_at_most_until(self, deadline: float) -> None:
+        """Bound the next send or receive by what is left until ``deadline``."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.set_timeout(left)
 
     def close(self) -> None:
         if self.sock is not None:
@@ -574,10 +577,22 @@ class _Answer:
         self.status, self.keep_alive, self.complete = status, self.parser.should_keep_alive(), True
 
 
-def _read_answer(reads: _TimedReads, answer: _Answer, buffer: memoryview) -> tuple[int, str, bytes, bool]:
-    """(status, content type, body, reusable) of one answer on a blocking socket."""
+def _read_answer(
+    connection: _Connection, sock: socket.socket, started: float, timeout: float
+) -> tuple[int, str, bytes, bool]:
+    """(status, content type, body, reusable) of one answer on a blocking socket.
+
+    Each read waits only for what is left of the call's ``timeout``: FUNCTION_TIMEOUT bounds
+    the whole call, so an answer that trickles in a byte at a time cannot stretch it. A
+    small answer comes in the first read, which waits the socket's timeout as set (no system
+    call to set it again) unless connecting or sending took a while.
+    """
+    answer, buffer = connection.answer, connection.buffer
     answer.expect()
-    count = reads.first_recv_into(buffer)
+    deadline = started + timeout
+    if time.monotonic() - started > SLOW_SEND:
+        connection.wait_at_most_until(deadline)
+    count = sock.recv_into(buffer)
     while True:
         if count:
             answer.feed(buffer[:count])
@@ -585,7 +600,8 @@ def _read_answer(reads: _TimedReads, answer: _Answer, buffer: memoryview) -> tup
             answer.end_of_stream()
         if answer.complete:
             return answer.result()
-        count = reads.recv_into(buffer)
+        connection.wait_at_most_until(deadline)
+        count = sock.recv_into(buffer)
 
 
 async def _aread_answer(reader: asyncio.StreamReader, answer: _Answer) -> tuple[int, str, bytes, bool]:
