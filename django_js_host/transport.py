@@ -494,16 +494,18 @@ class _Answer:
         self.expect()
 
     def expect(self) -> None:
-        """Forget the last answer: the next one is for a new request."""
+        """Forget the last answer: the next one is for a new request. (``status`` and
+        ``keep_alive`` are set as an answer completes.)"""
         self.started = self.complete = False
         self._headers_expected()
 
     def _headers_expected(self) -> None:
-        self.headers_read = self.keep_alive = False
-        self.status, self.content_type, self.body = 0, b"", []
+        self.headers_read = False
+        self.content_type = b""
+        self.body = []
         # How the body ends: "length" (Content-Length), "chunked", or "close" (the peer
         # closes the connection after it: HTTP/1.0 and some proxies).
-        self.framing, self.length = "close", b""
+        self.framing = "close"
 
     def feed(self, data: bytes | memoryview) -> None:
         try:
@@ -512,7 +514,7 @@ class _Answer:
             raise _NotHTTP("it switched protocols (101), which no request of ours asks for") from None
         except httptools.HttpParserError as error:
             if not self.complete:
-                raise _NotHTTP(f"{error or error.__class__.__name__}, in {bytes(data[:80])!r}") from None
+                raise _NotHTTP(f"{str(error) or error.__class__.__name__}, in {bytes(data[:80])!r}") from None
             # Bytes after the answer (see on_message_begin), or after its `Connection: close`:
             # the peer frames its answers otherwise than we read them. The answer stands;
             # the connection goes.
