@@ -202,6 +202,7 @@ class Transport(_Endpoint):
             else:
                 sock.sendall(head)
                 sock.sendall(body)
+            url = self.url_of(path)  # while the host works, not after it answered
             status, content_type, payload, reusable = _read_answer(connection, sock, started, timeout)
         except (TimeoutError, BlockingIOError):  # BlockingIOError: the kernel's timeout
             connection.close()
@@ -216,7 +217,7 @@ class Transport(_Endpoint):
             connection.answered_at = time.monotonic()
         else:
             connection.close()
-        return Response(status, content_type, payload, self.url_of(path))
+        return Response(status, content_type, payload, url)
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
