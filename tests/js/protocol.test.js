@@ -211,6 +211,15 @@ describe('function styles', () => {
     assert.equal(res.text, 'SHOUT');
   });
 
+  test('a function that declares no callback answers with what it returns, synchronously too', async () => {
+    const res = await host.call('shout', {text: 'shout'});
+    assert.equal(res.status, 200);
+    assert.equal(res.text, 'SHOUT');
+    const nothing = await host.call('returns_nothing');
+    assert.equal(nothing.status, 200);
+    assert.equal(nothing.text, 'null');
+  });
+
   test('an async function that declares a callback answers through the callback', async () => {
     const res = await host.call('async_with_callback');
     assert.equal(res.text, 'from the callback');
