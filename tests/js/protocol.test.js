@@ -48,6 +48,7 @@ describe('GET /status', () => {
       'functions',
       'configFile',
       'configHash',
+      'configFormat',
       'sourceFiles',
       'sourceHash',
     ]);
@@ -57,6 +58,7 @@ describe('GET /status', () => {
     assert.equal(status.config.socket, null);
     assert.deepEqual(status.config.functions, [...status.config.functions].sort());
     assert.match(status.config.configHash, /^[0-9a-f]{40}$/);
+    assert.equal(status.config.configFormat, 'commonjs');
   });
 
   test('refuses other methods with 405 and Allow', async () => {

@@ -187,6 +187,7 @@ function openHostLogger(values, holdStdout = values.json) {
 // --workers worker plays clusterWorkerRole (../lib/cluster-worker.js) instead.
 function standaloneRole(logger, values) {
   const {stopWhenOrphanedAndIdle} = require('../lib/orphan');
+  const {reportSourcesToManager} = require('../lib/sources');
   return {
     label: 'Host',
     statusExtras: undefined,
@@ -195,6 +196,7 @@ function standaloneRole(logger, values) {
     overrides: (overrides) => overrides,
     reportStartFailure: (text) => logger.error(text),
     listening(host) {
+      reportSourcesToManager(host.config.sources);
       logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${host.location()}`);
     },
     // `drain(why)` drains the host and exits; called again, it cuts what is left.
@@ -230,7 +232,7 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
 
   let config;
   try {
-    config = loadConfig(configPath, role.overrides(overrides));
+    config = await loadConfig(configPath, role.overrides(overrides));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     failToStart(`js-host: ${err.message}`);
@@ -286,13 +288,13 @@ function serveCluster(values, {workers}) {
 
 // `--config`: stdout carries exactly the one status line (Python parses all of it), so what
 // the config prints while loading goes to stderr.
-function printConfigStatus(configPath, overrides) {
+async function printConfigStatus(configPath, overrides) {
   const {hostStatus} = require('../lib/host');
   const stdoutWrite = process.stdout.write;
   process.stdout.write = process.stderr.write.bind(process.stderr);
   let config;
   try {
-    config = loadConfig(configPath, overrides);
+    config = await loadConfig(configPath, overrides);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     return exitWith(1, process.stderr, `js-host: ${err.message}\n`);

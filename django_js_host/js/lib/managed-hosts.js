@@ -241,6 +241,7 @@ function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
         socket: record.socket,
         cwd: record.cwd,
         logfile: record.logfile,
+        onSources: (sources) => sourcesLoaded(record, hostProcess, sources),
       });
     } catch (err) {
       Object.assign(record, {state: 'exited', exit: err.exit ?? null, lastStartFailed: true});
@@ -352,6 +353,16 @@ function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
       record.restartOnChange && record.status
         ? watchSourceFiles(record.status.config.sourceFiles, (files) => restartOnChange(record, files))
         : null;
+  }
+
+  // Files a host loads after it started (a function's lazy require() or import()) are its
+  // sources too: watched from now on, and one that changed since it was loaded restarts it.
+  function sourcesLoaded(record, hostProcess, sources) {
+    if (record.process !== hostProcess) return;
+    const known = new Set(record.status.config.sourceFiles);
+    Object.assign(record.status.config, sources);
+    watchSources(record);
+    restartOnChange(record, sources.sourceFiles.filter((file) => !known.has(file)));
   }
 
   // A running host restarts only when its sources really differ (saving a file unchanged
