@@ -233,7 +233,7 @@ class JSHost:
             announce(
                 Verbosity.PROCESS_START,
                 f"JSHost [{url}] runs an older version of {self.config_file} or the "
-                "files it requires: restart it to load the current code.",
+                "files it loaded: restart it to load the current code.",
             )
         return status
 

@@ -72,6 +72,25 @@ def test_e002_missing_config_file_names_the_path_and_source_root(settings, tmp_p
     assert f"relative to SOURCE_ROOT ({tmp_path})" in found.hint
 
 
+def test_e002_names_a_config_of_another_kind_beside_the_missing_one(settings, tmp_path):
+    (tmp_path / "host.config.mjs").write_text("export default {functions: {}};\n")
+    settings.JS_HOST = {"SOURCE_ROOT": str(tmp_path)}
+    (found,) = run_checks(tags=["js_host"])
+    assert found.id == "django_js_host.E002"
+    assert found.hint == (
+        "host.config.mjs is there: set JS_HOST['CONFIG_FILE'] to it (its name says how Node runs it)."
+    )
+
+
+def test_e003_an_es_module_config_that_does_not_load_shows_the_file_and_line(settings, tmp_path):
+    config = tmp_path / "host.config.mjs"
+    config.write_text("export default {\n  functions: {a(data) {}}\n  port: 9009,\n};\n")
+    settings.JS_HOST = {"SOURCE_ROOT": str(tmp_path), "CONFIG_FILE": "host.config.mjs"}
+    found = js_host_checks()["django_js_host.E003"]
+    assert f"{config}:3\n" in found
+    assert "SyntaxError" in found
+
+
 def test_e003_config_that_does_not_load_shows_the_js_error(settings, broken_config):
     settings.JS_HOST = {"CONFIG_FILE": str(broken_config)}
     found = js_host_checks()

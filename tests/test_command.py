@@ -15,8 +15,9 @@ from django_js_host.host import host as default_host
 
 from .support.django_site import run_django, start_django, stop_process_tree
 from .support.hosts import FIXTURE_CONFIG, free_port, running_host, write_config
-from .support.managers import managed, project, runtime_dir  # noqa: F401 (fixtures)
+from .support.managers import managed, managed_hosts, managed_js_host, project, runtime_dir  # noqa: F401 (fixtures)
 from .support.processes import alive, wait_until
+from .support.projects import module_project  # noqa: F401 (fixture)
 
 
 def jshost(*args):
@@ -51,6 +52,7 @@ def test_status_of_a_running_host(js_host_settings, fixture_host):
     assert field(output, "pid") == str(fixture_host.pid)
     assert field(output, "node") == fixture_host.status["node"]
     assert field(output, "config file") == fixture_host.config_file
+    assert field(output, "module") == "CommonJS"
     assert "double, echo" in field(output, "functions")
     assert field(output, "stale") == "no"
     assert "logfile" not in output  # only a managed host has one of ours
@@ -281,6 +283,25 @@ def test_a_managed_host_running_old_code_is_stale(managed, settings, project):
     assert Function("greet").call(name="old") == "Hello, old!"
     (project / "greeting.js").write_text("module.exports = (name) => 'Changed ' + name;\n")
     assert field(jshost("status"), "stale").startswith("yes")
+
+
+def test_a_file_a_function_requires_after_the_start_makes_the_host_stale_when_it_changes(
+    settings, module_project, runtime_dir
+):
+    settings.JS_HOST = managed_js_host(
+        module_project, runtime_dir, CONFIG_FILE="host.config.cjs", RESTART_ON_CHANGE=False
+    )
+    lazy = module_project / "lib" / "lazy.cjs"
+    with managed_hosts(runtime_dir) as manager:
+        assert Function("lazy_require").call(text="x") == "lazy: x"
+        assert wait_until(
+            lambda: str(lazy) in manager.host_status(default_host.config_file)["status"]["config"]["sourceFiles"]
+        )
+        output = jshost("status")
+        assert field(output, "module") == "CommonJS"
+        assert field(output, "stale") == "no"
+        lazy.write_text("module.exports = (text) => `edited: ${text}`;\n")
+        assert field(jshost("status"), "stale").startswith("yes")
 
 
 @pytest.mark.parametrize("action", [["status"], ["stop"], ["restart"], ["logs"]])

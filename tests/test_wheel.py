@@ -49,9 +49,13 @@ def wheel_with_node_extra(installed_wheel, tmp_path_factory):
 def test_wheel_ships_the_node_host(installed_wheel):
     wheel, _ = installed_wheel
     names = zipfile.ZipFile(wheel).namelist()
-    assert "django_js_host/js/bin/js-host.js" in names
-    assert "django_js_host/js/package.json" in names
-    assert any(name.startswith("django_js_host/js/lib/") for name in names)
+    # Every file of the Node side (the loader hooks are an .mjs among the .js).
+    node_side = {
+        path.relative_to(REPO).as_posix() for path in (REPO / "django_js_host" / "js").rglob("*") if path.is_file()
+    }
+    assert "django_js_host/js/bin/js-host.js" in node_side
+    assert "django_js_host/js/lib/source-hooks.mjs" in node_side
+    assert node_side <= set(names)
     assert not any(name.startswith("tests/") for name in names)
 
 

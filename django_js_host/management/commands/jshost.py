@@ -236,6 +236,7 @@ class Command(BaseCommand):
             node=status.get("node", "unknown"),
             version=status.get("version", "unknown"),
             config_file=config["configFile"],
+            module=_describe_format(config.get("configFormat")),
             functions=", ".join(config["functions"]) or "(none)",
             stale=_describe_stale(stale),
         )
@@ -334,6 +335,19 @@ def _count(text: str) -> int:
 def _where(socket: str | None = None, port: int | None = None, address: str | None = None) -> str:
     """Where a host listens, as its config or command line says, in a URL's words."""
     return f"unix:{socket}" if socket else f"{address}:{port}"
+
+
+# GET /status's configFormat: Node's name for how it ran the config file.
+FORMATS = {
+    "commonjs": "CommonJS",
+    "module": "ES module",
+    "commonjs-typescript": "CommonJS (TypeScript)",
+    "module-typescript": "ES module (TypeScript)",
+}
+
+
+def _describe_format(format: str | None) -> str:
+    return FORMATS.get(format or "", "unknown (the host does not say)")
 
 
 def _describe_stale(stale: bool | None) -> str:
