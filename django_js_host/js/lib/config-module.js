@@ -62,7 +62,7 @@ async function runConfigFile(file, sources) {
   if (format.endsWith('-typescript')) checkTypeScriptSupport(file);
   let exports;
   try {
-    exports = format.startsWith('module') ? await importUntilSettled(file) : await requireOrImport(file);
+    exports = format.startsWith('module') ? await importUntilSettled(file, sources) : await requireOrImport(file, sources);
   } catch (err) {
     throw new ConfigError(await describeLoadError(err, file, format, sources));
   }
@@ -71,20 +71,21 @@ async function runConfigFile(file, sources) {
   return {...configOf(exports, file), format};
 }
 
-async function requireOrImport(file) {
+async function requireOrImport(file, sources) {
   try {
     return require(file);
   } catch (err) {
     // Node took the file for an ES module (ES syntax, no "type") and require() cannot wait
     // for its top-level await. (A CommonJS config that require()s such a module fails again.)
     if (err?.code !== 'ERR_REQUIRE_ASYNC_MODULE') throw err;
-    return importUntilSettled(file);
+    return importUntilSettled(file, sources);
   }
 }
 
 // import() of the file, rejected if its top-level await can never settle: Node would
 // otherwise exit quietly once nothing is left to run.
-function importUntilSettled(file) {
+function importUntilSettled(file, sources) {
+  sources.followImports();
   return new Promise((resolve, reject) => {
     const stuck = () => reject(new ConfigError('its top-level await never settled: it waits for a promise that nothing is left to settle'));
     process.once('beforeExit', stuck);
