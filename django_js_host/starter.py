@@ -64,7 +64,8 @@ def next_steps(directory: Path, config_file: Path, base_dir: Path | None, *, rea
     The settings' lines use BASE_DIR when the files went there (as in a project that
     `django-admin startproject` made), and can be pasted at the end of settings.py.
     """
-    root = "BASE_DIR" if base_dir is not None and Path(base_dir) == directory else f"Path({str(directory)!r})"
+    at_base_dir = base_dir is not None and Path(base_dir).resolve() == directory.resolve()
+    root = "BASE_DIR" if at_base_dir else f"Path({str(directory)!r})"
     steps = ["Next:", ""]
     if react:
         steps += [
@@ -89,7 +90,7 @@ def next_steps(directory: Path, config_file: Path, base_dir: Path | None, *, rea
         steps += [
             "1. Add to settings.py (under DEBUG a development manager runs the host for you):",
             "",
-            f"       {js_host_setting(root)}",
+            *indented(js_host_setting(root)),
             "",
             "2. Call the function: {% load js_host %}{% js_function \"greet\" name=\"Ada\" %} in a",
             "   template, or Function('greet').call(name='Ada') (from django_js_host import Function).",
