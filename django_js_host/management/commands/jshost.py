@@ -1,4 +1,5 @@
-"""manage.py jshost start|stop|restart|status|logs: the JS host of JS_HOST['CONFIG_FILE'].
+"""manage.py jshost start|stop|restart|status|logs: the JS host of JS_HOST['CONFIG_FILE'];
+``init`` writes a starter host.config.js and package.json (starter.py).
 
 Two kinds of host, two behaviours:
 
@@ -18,14 +19,17 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from django.conf import settings as django_settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ...checks import find_node
 from ...conf import node_not_found, settings
 from ...exceptions import ConnectionError, JSHostError, UnknownHost
 from ...host import host
+from ...starter import next_steps, write_starter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -82,6 +86,16 @@ class Command(BaseCommand):
             "-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C"
         )
         logs.set_defaults(method=self.logs)
+
+        init = subcommands.add_parser(
+            "init", help="Write a starter host.config.js and package.json into SOURCE_ROOT."
+        )
+        init.add_argument(
+            "--react", action="store_true",
+            help="a React component rendered by the host and hydrated in the browser (esbuild)",
+        )  # fmt: skip
+        init.add_argument("--force", action="store_true", help="overwrite files that exist")
+        init.set_defaults(method=self.init)
 
     def handle(self, *args: Any, method: Callable[..., None], **options: Any) -> None:
         with _as_command_errors():
@@ -279,6 +293,20 @@ class Command(BaseCommand):
                 time.sleep(FOLLOW_INTERVAL)
         except KeyboardInterrupt:
             pass
+
+    # --- init ---
+
+    def init(self, react: bool, force: bool, **options: Any) -> None:
+        directory = Path(settings.SOURCE_ROOT)
+        try:
+            written = write_starter(directory, react=react, force=force)
+        except OSError as error:  # FileExistsError names the files that exist
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"Wrote into {directory}:")
+        for path in written:
+            self.stdout.write(f"  {path.relative_to(directory)}")
+        base_dir = getattr(django_settings, "BASE_DIR", None)
+        self.stdout.write(next_steps(directory, Path(settings.CONFIG_FILE), base_dir, react=react))
 
     # --- helpers ---
 
