@@ -135,6 +135,8 @@ class JSHostManager:
         with open(logfile, "ab") as log:
             start_of_this_run = log.tell()
         command = [node, settings.PATH_TO_BIN, "--manager", "--json", "--socket", self.socket_path]
+        # With no host to run, it waits as long as a host outlives its last connection.
+        command += ["--idle-timeout", str(int(settings.DISCONNECT_TIMEOUT * 1000))]
         launched = subprocess.run(
             ["/bin/sh", "-c", 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!', "sh", logfile, *command],
             capture_output=True, text=True, cwd=self.directory, start_new_session=True,

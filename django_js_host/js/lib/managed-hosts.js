@@ -402,4 +402,4 @@ function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
   };
 }
 
-module.exports = {createManagedHosts, stoppingError};
+module.exports = {createManagedHosts, stoppingError, DEFAULT_DISCONNECT_TIMEOUT};
