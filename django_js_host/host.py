@@ -12,7 +12,7 @@ import json
 import os
 import threading
 
-from .conf import Verbosity, announce, node_not_found, settings
+from .conf import Verbosity, announce, config_does_not_load, node_not_found, settings
 from .exceptions import ConfigError, ConnectionError, JSHostError, UnexpectedResponse
 from .links.direct import DirectLink
 from .links.managed import ManagedLink
@@ -343,9 +343,7 @@ def read_config(node: str, bin_path: str, config_file: str, source_root: str) ->
     except subprocess.TimeoutExpired:
         raise ConfigError(f"`{' '.join(command)}` did not finish within 30 s") from None
     if finished.returncode != 0:
-        raise ConfigError(
-            f"The config file {config_file} does not load:\n{finished.stderr.strip()}"
-        )
+        raise config_does_not_load(config_file, finished.stderr)
     try:
         config: dict[str, Any] = json.loads(finished.stdout)["config"]
     except (ValueError, KeyError):

@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -211,11 +212,25 @@ def test_bad_requests_get_clear_errors_and_the_manager_survives(managed, tmp_pat
 def test_a_host_that_fails_to_start_reports_its_error(managed, project):
     (project / "broken.config.js").write_text("module.exports = {functions: {a() {}}\n")
     host = JSHost("broken.config.js")
-    with pytest.raises(ProcessError, match="(?s)SyntaxError.*logfile"):
+    does_not_load = f"The config file {project}/broken.config.js does not load: SyntaxError"
+    with pytest.raises(ConfigError, match=f"(?s)^{does_not_load}.*logfile"):
         Function("a", host=host).call()
     assert managed.get_status()["hosts"] == [] or all(
         h["state"] != "running" for h in managed.get_status()["hosts"]
     )
+
+
+def test_a_manager_that_never_had_a_host_exits_within_the_disconnect_timeout(managed, settings):
+    from django_js_host.host import host
+
+    settings.JS_HOST = {**settings.JS_HOST, "CONFIG_FILE": "missing.config.js"}
+    with pytest.raises(ConfigError, match="missing.config.js does not exist"):
+        host.connect()  # starts a manager, which starts no host
+    manager_pid = managed.get_status()["pid"]
+    asked = time.monotonic()
+    assert wait_until(lambda: not alive(manager_pid), timeout=30)
+    # As one whose hosts are gone: DISCONNECT_TIMEOUT (0.5 s) after the last request, not 30 s.
+    assert time.monotonic() - asked < DISCONNECT_TIMEOUT + 4
 
 
 def test_private_directory_with_loose_permissions_is_refused(tmp_path):
