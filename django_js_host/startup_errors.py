@@ -45,7 +45,8 @@ def places_to_fix(text: str) -> list[tuple[str, int]]:
     """(file, line) of every existing user file ``text`` names, first named first: not ours,
     not an installed package's."""
     places = []
-    for path, line in JS_LOCATION.findall(text):
+    for found, line in JS_LOCATION.findall(text):
+        path = "/" + found.lstrip("/")  # an ES module's place is a URL: file:///srv/site/x.mjs:3
         is_theirs = not path.startswith(OWN_JS + os.sep) and f"{os.sep}node_modules{os.sep}" not in path
         if is_theirs and os.path.isfile(path):
             places.append((path, int(line)))

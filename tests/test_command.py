@@ -302,6 +302,18 @@ def test_a_crashed_managed_host_is_not_running_and_its_logfile_is_named(managed)
     assert "is running" in jshost("status")
 
 
+def test_a_managed_host_whose_config_broke_is_not_running_with_the_js_error(managed, project):
+    assert Function("greet").call(name="x") == "Hello, x!"  # this process holds a connection
+    (project / "greeting.js").write_text("module.exports = (name) => 'Hi ' + name;\nfoo(;\n")
+    assert wait_until(lambda: managed.host_status(default_host.config_file)["state"] == "exited")
+    expected = (
+        f"Not running: The config file {default_host.config_file} does not load: SyntaxError: "
+        f"Unexpected token ';'\n{project / 'greeting.js'}:2\n"
+    )
+    with pytest.raises(CommandError, match=re.escape(expected)):
+        jshost("status")
+
+
 def test_a_managed_host_running_old_code_is_stale(managed, settings, project):
     settings.JS_HOST = {**settings.JS_HOST, "RESTART_ON_CHANGE": False}
     assert Function("greet").call(name="old") == "Hello, old!"

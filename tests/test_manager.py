@@ -1,5 +1,6 @@
 """The development manager, with real detached managers, real hosts and real Python processes."""
 
+import asyncio
 import json
 import os
 import signal
@@ -164,6 +165,27 @@ def test_changed_js_files_restart_the_managed_host(managed, project):
     # the host restarting waits for the new one.
     assert wait_until(lambda: Function("greet").call(name="new") == "Howdy, new!", interval=0.01)
     assert managed.host_status(host.config_file)["pid"] != old_pid
+
+
+@pytest.mark.parametrize("style", ["call", "acall"])
+def test_calls_made_while_the_host_restarts_wait_for_the_new_one(managed, style):
+    from django_js_host.host import host
+
+    greet = Function("greet")
+    call = (lambda: greet.call(name="x")) if style == "call" else (lambda: asyncio.run(greet.acall(name="x")))
+    assert call() == "Hello, x!"
+    first_pid = host.get_status()["pid"]
+    restarts = threading.Thread(target=lambda: [managed.restart_host(host.config_file) for _ in range(3)])
+    restarts.start()
+    answers = []
+    while restarts.is_alive():
+        answers.append(call())
+    restarts.join()
+    answers.append(call())
+    assert set(answers) == {"Hello, x!"}  # each call made during a restart waited for its end
+    info = managed.host_status(host.config_file)
+    assert info["restarts"] == 3 and info["pid"] != first_pid
+    assert host.get_status()["pid"] == info["pid"], "the calls went to the new host"
 
 
 def test_with_restart_on_change_off_a_new_process_is_told_the_host_is_stale(
