@@ -25,7 +25,7 @@ What a failure does: a server or a worker (no management command) stops with the
 since it must not serve without its host; a management command says it in one line and
 exits 1, except runserver's autoreloading child, which says it and serves on, watching the
 files to fix (startup_errors.py). A bad JS_HOST is the same, except where it is reported
-anyway: by `check` (E006) and the checks runserver runs.
+anyway: by `check` (E006), and in runserver's autoreloaded process by the checks it runs.
 
 The connect is safe under pre-fork servers (gunicorn --preload, uwsgi without lazy-apps):
 the sockets it opened are closed before ready() returns, so a forked worker inherits none;

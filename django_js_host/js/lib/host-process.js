@@ -26,7 +26,8 @@ class ConfigDoesNotLoad extends HostStartFailed {}
 ConfigDoesNotLoad.prototype.name = 'ConfigDoesNotLoad';
 
 // How js-host.js begins the line it exits with when its config does not load (config.js's
-// ConfigError). tests/js/manager-hosts.test.js holds the two together.
+// ConfigError): tests/js/manager-requests.test.js and manager-sources.test.js hold the two
+// together.
 const LOAD_FAILURE = /^js-host: cannot load config file /;
 
 function describeExit({code, signal}) {
@@ -63,7 +64,9 @@ function startHostProcess({bin, config, socket, cwd, logfile}) {
       const exit = child.pid === undefined ? null : await exited;
       const said = stderr.trim();
       const text = kill ? `${problem}${said ? `; its stderr: ${said}` : ''}` : said || problem;
-      const error = !kill && LOAD_FAILURE.test(said) ? new ConfigDoesNotLoad(said) : new HostStartFailed(`${config} failed to start: ${text}`);
+      const error = !kill && LOAD_FAILURE.test(said)
+        ? new ConfigDoesNotLoad(said)
+        : new HostStartFailed(`${config} failed to start: ${text}`);
       error.exit = exit;
       reject(error);
     };
