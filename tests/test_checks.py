@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from .support.django_site import run_django
-from .support.hosts import FIXTURE_CONFIG, FIXTURES
+from .support.hosts import FIXTURE_CONFIG, FIXTURES, free_port
 
 BROKEN_CONFIG = "module.exports = {functions: {oops(data, cb) { cb(null, 1) }\n"
 
@@ -125,6 +125,20 @@ def test_e003_in_real_management_commands(tmp_path):
     migrated = run_django(tmp_path, js_host, "migrate", "--plan")
     assert migrated.returncode == 0, migrated.stderr
     assert "E003" not in migrated.stderr + migrated.stdout
+
+
+def test_a_js_host_typo_is_e006_under_check_and_one_line_elsewhere(tmp_path):
+    js_host = {"CONFIG_FILEE": "host.config.js"}
+    checked = run_django(tmp_path, js_host, "check")
+    assert checked.returncode == 1
+    assert "(django_js_host.E006) Unknown JS_HOST setting(s): CONFIG_FILEE. Known settings: " in checked.stderr
+    assert "Traceback" not in checked.stderr
+    port = str(free_port())
+    for command in (["migrate", "--plan"], ["jshost", "status"], ["shell", "-c", "pass"], ["runserver", port]):
+        finished = run_django(tmp_path, js_host, *command)
+        assert finished.returncode == 1, command
+        (line,) = finished.stderr.splitlines()
+        assert line.startswith("ConfigError: Unknown JS_HOST setting(s): CONFIG_FILEE. Known settings: "), line
 
 
 def test_w004_root_url_ending_in_a_slash(settings):

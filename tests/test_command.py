@@ -71,6 +71,30 @@ def test_status_exits_non_zero_when_not_running(tmp_path):
     assert f"CommandError: Not running: no JS host answers at http://127.0.0.1:{port}" in finished.stderr
 
 
+def test_status_of_a_host_started_elsewhere_says_where_python_looked_and_what_to_change(settings, tmp_path):
+    port = free_port()
+    config = write_config(tmp_path, port)
+    settings.JS_HOST = {"CONFIG_FILE": str(config), "CONNECT_ONCE_CONFIGURED": False}
+    # As `jshost start --port N` runs it: on a port the config file does not name.
+    with running_host(config, "--port", str(free_port())), pytest.raises(CommandError) as caught:
+        jshost("status")
+    assert str(caught.value) == (
+        f"Not running: no JS host answers at http://127.0.0.1:{port}, which is where Python looks, "
+        f"as {config} says (its `address` and `port`). A host started with --port, --address or "
+        "--socket listens elsewhere, where Python does not look: put that in the config file, or "
+        "point JS_HOST['ROOT_URL'] at the host. If none runs, start it with `manage.py jshost start`, "
+        "or under your supervisor."
+    )
+
+
+def test_status_behind_root_url_names_root_url_as_where_python_looked(settings):
+    url = f"http://127.0.0.1:{free_port()}"
+    settings.JS_HOST = {"ROOT_URL": url, "CONNECT_ONCE_CONFIGURED": False}
+    expected = f"Not running: no JS host answers at {url}, where JS_HOST['ROOT_URL'] sends every call"
+    with pytest.raises(CommandError, match=re.escape(expected)):
+        jshost("status")
+
+
 def test_status_refuses_another_projects_host_on_the_port(settings, tmp_path, fixture_host):
     port = int(fixture_host.url.rsplit(":", 1)[1])
     settings.JS_HOST = {"CONFIG_FILE": str(write_config(tmp_path, port))}
@@ -231,7 +255,9 @@ def test_start_status_restart_logs_stop_a_managed_host(managed, settings):
 
 def test_stop_warns_about_open_connections(managed):
     assert Function("greet").call(name="held") == "Hello, held!"  # this process holds a connection
-    assert "1 connection(s) from Python processes were open" in jshost("stop")
+    said = jshost("stop")
+    assert "1 connection(s) from Python processes were open: their next call asks the manager again" in said
+    assert Function("greet").call(name="again") == "Hello, again!"  # and it does
 
 
 def test_logs_print_the_last_lines_of_the_managed_hosts_logfile(managed):
@@ -276,6 +302,18 @@ def test_a_crashed_managed_host_is_not_running_and_its_logfile_is_named(managed)
     restarted = jshost("restart")
     assert field(restarted, "pid") != str(pid)
     assert "is running" in jshost("status")
+
+
+def test_a_managed_host_whose_config_broke_is_not_running_with_the_js_error(managed, project):
+    assert Function("greet").call(name="x") == "Hello, x!"  # this process holds a connection
+    (project / "greeting.js").write_text("module.exports = (name) => 'Hi ' + name;\nfoo(;\n")
+    assert wait_until(lambda: managed.host_status(default_host.config_file)["state"] == "exited")
+    expected = (
+        f"Not running: The config file {default_host.config_file} does not load: SyntaxError: "
+        f"Unexpected token ';'\n{project / 'greeting.js'}:2\n"
+    )
+    with pytest.raises(CommandError, match=re.escape(expected)):
+        jshost("status")
 
 
 def test_a_managed_host_running_old_code_is_stale(managed, settings, project):

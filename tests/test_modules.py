@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from django_js_host import Function, JSHostError
+from django_js_host import Function
 from django_js_host.conf import wheel_node
 from django_js_host.exceptions import ConfigError
 from django_js_host.host import host
@@ -134,7 +134,7 @@ def test_a_module_that_throws_as_the_managed_host_starts_gives_the_js_error(sett
         "throw new RangeError('no punctuation today');\nexport const EXCLAMATION = '!';\n"
     )
     settings.JS_HOST = managed_js_host(module_project, runtime_dir)
-    with managed_hosts(runtime_dir), pytest.raises(JSHostError) as raised:
+    with managed_hosts(runtime_dir), pytest.raises(ConfigError) as raised:
         Function("shout").call(text="hi")
     assert "RangeError: no punctuation today" in str(raised.value)
     # An ES module's frames name it by URL, as Node writes them.

@@ -115,6 +115,8 @@ describe('restartOnChange', () => {
       const broken = await waitFor((host) => host.state === 'exited', 'the failed restart');
       assert.deepEqual(broken.exit, {code: 1, signal: null});
       assert.equal(broken.connections, 1);
+      assert.equal(broken.startError.name, 'ConfigDoesNotLoad');
+      assert.match(broken.startError.message, new RegExp(`${helper}:1\n`), 'the JS error names file and line');
       assert.match(manager.output.stderr, /host failed to start: .*host\.config\.js \(files changed: .*greeting\.js; logfile .*\)\n.*SyntaxError/);
       assert.match(fs.readFileSync(info.logfile, 'utf8'), /SyntaxError: Invalid or unexpected token/);
       assert.equal((await manager.get('/status')).status, 200, 'the manager is fine');
@@ -122,6 +124,7 @@ describe('restartOnChange', () => {
       fs.writeFileSync(helper, "module.exports = 'Fixed';\n");
       const fixed = await waitFor((host) => host.state === 'running' && host.pid !== info.pid, 'the fixed start');
       assert.equal(fixed.socket, info.socket);
+      assert.equal(fixed.startError, null);
       assert.equal(await greet(fixed), 'Fixed');
       assert.equal((await manager.post('/host/status', {config})).json().stale, false);
     }));

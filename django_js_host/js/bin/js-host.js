@@ -70,6 +70,9 @@ only, in a directory that only you can enter (mode 700), which is what keeps it 
 its hosts' sockets and logfiles go in that directory too.
   --socket PATH    the manager's socket
   --detach         start the manager in the background and exit once it listens
+  --idle-timeout MS
+                   a manager that has had no host exits MS milliseconds after its last
+                   request (default 5000); one whose hosts have all stopped, at once
 `;
 
 const OPTIONS = {
@@ -83,12 +86,13 @@ const OPTIONS = {
   manager: {type: 'boolean'},
   socket: {type: 'string'},
   detach: {type: 'boolean'},
+  'idle-timeout': {type: 'string'},
   workers: {type: 'string'},
   'max-requests': {type: 'string'},
   'max-requests-jitter': {type: 'string'},
   'max-memory': {type: 'string'},
 };
-const MANAGER_ONLY = ['detach'];
+const MANAGER_ONLY = ['detach', 'idle-timeout'];
 
 // How long an exit waits for the last log lines to be written out.
 const FLUSH_TIMEOUT = 1000;
@@ -170,7 +174,17 @@ function parseManagerOptions(values, positionals) {
     logfile: values.logfile,
     json: Boolean(values.json),
     detach: Boolean(values.detach),
+    idleTimeout: values['idle-timeout'] === undefined ? undefined : parseMilliseconds(values['idle-timeout'], '--idle-timeout'),
   };
+}
+
+function parseMilliseconds(value, flag) {
+  const number = Number(value);
+  // setTimeout() fires at once for anything longer than 2 ** 31 - 1.
+  if (!/^\d+$/.test(value) || number > 2 ** 31 - 1) {
+    throw new Error(`${flag} must be a whole number of milliseconds up to ${2 ** 31 - 1}, got ${JSON.stringify(value)}`);
+  }
+  return number;
 }
 
 // The logger of a host process, or null after exiting 1 if the logfile cannot be opened.
@@ -308,7 +322,7 @@ async function printConfigStatus(configPath, overrides) {
 // stdout and stderr, copied to --logfile if given. Stdout is held back until the line saying
 // it listens, which comes first in both modes. Every way it fails to start is also reported
 // to a `--detach` parent, which prints it.
-async function runManager({socketPath, logfile, json}) {
+async function runManager({socketPath, logfile, json, idleTimeout}) {
   const {checkPrivateDirectory, PrivateDirectoryError} = require('../lib/access');
   const {reportStart} = require('../lib/detach');
   const {createManager} = require('../lib/manager');
@@ -332,7 +346,7 @@ async function runManager({socketPath, logfile, json}) {
     failToStart(`js-host: ${err.message}`);
     return;
   }
-  const manager = createManager({socketPath, runDir: logDir, logger, bin: __filename});
+  const manager = createManager({socketPath, runDir: logDir, logger, bin: __filename, idleTimeout});
   // Whatever way this process ends, no host is left behind.
   process.on('exit', manager.signalHosts);
   process.on('uncaughtException', (err) => {
@@ -357,9 +371,10 @@ async function runManager({socketPath, logfile, json}) {
 
 // The manager command line again, without --detach and --logfile: the detached manager's
 // stdout and stderr are the logfile itself.
-async function runDetachedManager({socketPath, logfile, json}) {
+async function runDetachedManager({socketPath, logfile, json, idleTimeout}) {
   const {startDetached} = require('../lib/detach');
   const args = [__filename, '--manager', '--socket', socketPath];
+  if (idleTimeout !== undefined) args.push('--idle-timeout', String(idleTimeout));
   let line;
   try {
     line = await startDetached(json ? [...args, '--json'] : args, logfile);

@@ -21,6 +21,16 @@ const STDERR_KEPT = 64 * 1024;
 class HostStartFailed extends Error {}
 HostStartFailed.prototype.name = 'HostStartFailed';
 
+// The most common failure, and the user's to fix: the host's config file (or a file it
+// loads) does not load. Its message is what the host said: the JS error, with file and line.
+class ConfigDoesNotLoad extends HostStartFailed {}
+ConfigDoesNotLoad.prototype.name = 'ConfigDoesNotLoad';
+
+// How js-host.js begins the line it exits with when its config does not load (config.js's
+// ConfigError): tests/js/manager-requests.test.js and manager-sources.test.js hold the two
+// together.
+const LOAD_FAILURE = /^js-host: cannot load config file /;
+
 function describeExit({code, signal}) {
   return signal ? `killed by ${signal}` : `exit code ${code}`;
 }
@@ -65,7 +75,9 @@ function startHostProcess({bin, config, socket, cwd, logfile, onSources = () => 
       const exit = child.pid === undefined ? null : await exited;
       const said = stderr.trim();
       const text = kill ? `${problem}${said ? `; its stderr: ${said}` : ''}` : said || problem;
-      const error = new HostStartFailed(`${config} failed to start: ${text}`);
+      const error = !kill && LOAD_FAILURE.test(said)
+        ? new ConfigDoesNotLoad(said)
+        : new HostStartFailed(`${config} failed to start: ${text}`);
       error.exit = exit;
       reject(error);
     };
@@ -112,4 +124,4 @@ function startHostProcess({bin, config, socket, cwd, logfile, onSources = () => 
   });
 }
 
-module.exports = {startHostProcess, HostStartFailed, describeExit};
+module.exports = {startHostProcess, HostStartFailed, ConfigDoesNotLoad, describeExit};

@@ -29,6 +29,7 @@ from ...checks import find_node
 from ...conf import node_not_found, settings
 from ...exceptions import ConnectionError, JSHostError, UnknownHost
 from ...host import host
+from ...links.manager import start_failure
 from ...starter import next_steps, write_starter
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 
 SUPERVISOR_COMMANDS = (
     "`systemctl {0} UNIT`, `supervisorctl {0} PROGRAM`, `pm2 {0} NAME`, `docker {0} CONTAINER`"
+)
+# Where Python looks for a managed host, for "not running" messages.
+ONLY_MANAGED = (
+    "(With USE_MANAGER on, Python asks the manager only: a host you started yourself is not "
+    "used unless USE_MANAGER is False.)"
 )
 FOLLOW_INTERVAL = 0.2  # seconds between looks at a followed logfile
 # The options of `start` that go on to js-host.js, as --port, --max-requests ...
@@ -196,7 +202,7 @@ class Command(BaseCommand):
         if info["connections"]:
             self.stdout.write(
                 f"{info['connections']} connection(s) from Python processes were open: their "
-                "next call fails until they connect again (restart them)."
+                "next call asks the manager again, which starts a new host."
             )
 
     def restart(self, **options: Any) -> None:
@@ -236,10 +242,7 @@ class Command(BaseCommand):
             try:
                 status = host.connect()  # also proves it serves our config file
             except ConnectionError:
-                raise CommandError(
-                    f"Not running: no JS host answers at {url} (config file {host.config_file}). "
-                    "Start it with `manage.py jshost start`, or under your supervisor."
-                ) from None
+                raise CommandError(f"Not running: no JS host answers at {url}, {_where_python_looks()}") from None
             # Behind ROOT_URL the host's files may be on another machine.
             stale = None if settings.ROOT_URL else host.is_stale()
         config = status["config"]
@@ -319,15 +322,19 @@ class Command(BaseCommand):
         except ConnectionError:
             raise CommandError(
                 f"Not running: no manager answers at {manager.url}, so no managed host for "
-                f"{host.config_file} runs. `manage.py jshost start` starts one."
+                f"{host.config_file} runs. `manage.py jshost start` starts one. {ONLY_MANAGED}"
             ) from None
         except UnknownHost:
             raise CommandError(
                 f"Not running: the manager at {manager.url} runs no host for "
-                f"{host.config_file}. `manage.py jshost start` starts one."
+                f"{host.config_file}. `manage.py jshost start` starts one. {ONLY_MANAGED}"
             ) from None
 
     def _not_running(self, info: dict[str, Any]) -> CommandError:
+        failure = info.get("startError")
+        if failure:
+            why = start_failure(host.config_file, {**failure, "logfile": info["logfile"]})
+            return CommandError(f"Not running: {why}")
         exit = info.get("exit") or {}
         how = f"signal {exit['signal']}" if exit.get("signal") else f"exit code {exit.get('code')}"
         return CommandError(
@@ -376,6 +383,22 @@ FORMATS = {
 
 def _describe_format(format: str | None) -> str:
     return FORMATS.get(format or "", "unknown (the host does not say)")
+
+
+def _where_python_looks() -> str:
+    """Why Python looks for the host where it does, and what to change if it runs elsewhere."""
+    if settings.ROOT_URL:
+        return (
+            "where JS_HOST['ROOT_URL'] sends every call. Start the host (or the proxy in front of "
+            "it) there, or point ROOT_URL where it runs."
+        )
+    keys = "`socket`" if host.get_config().get("socket") else "`address` and `port`"
+    return (
+        f"which is where Python looks, as {host.config_file} says (its {keys}). A host started "
+        "with --port, --address or --socket listens elsewhere, where Python does not look: put "
+        "that in the config file, or point JS_HOST['ROOT_URL'] at the host. If none runs, start "
+        "it with `manage.py jshost start`, or under your supervisor."
+    )
 
 
 def _describe_stale(stale: bool | None) -> str:
