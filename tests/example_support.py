@@ -1,19 +1,11 @@
-"""The example site (example_project/) run for real: its processes, a browser, and cleanup by PID.
+"""The example site (example_project/) run for real: its build, its servers, and cleanup by PID.
 
 Each test gives the site a development manager of its own (in a private directory under a
 TMPDIR of the test's) and stops that manager and its hosts at the
 end, so no test shares a host with another or with a developer's `make example`.
 """
 
-import os
-import shutil
-import subprocess
-import tempfile
-import urllib.error
-import urllib.request
-import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +14,7 @@ from django_js_host.links.manager import JSHostManager
 from .support.dirs import short_temp_dir
 from .support.managers import stop_manager_and_hosts
 from .support.paths import REPO
-from .support.processes import alive, stop_by_pid, stop_popen, wait_until
+from .support.servers import project_environ, serving
 
 EXAMPLE_PROJECT = REPO / "example_project"
 EXAMPLE_CONFIG = EXAMPLE_PROJECT / "host.config.js"
@@ -33,19 +25,6 @@ BUILT_FILES = [
     REPO / "node_modules" / "markdown-it" / "package.json",
     EXAMPLE_PROJECT / "dist" / "server" / "ItemCounter.js",
     EXAMPLE_PROJECT / "dist" / "static" / "example" / "client.js",
-]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGUMENTS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
 ]
 
 
@@ -70,120 +49,8 @@ def example_manager():
             stop_manager_and_hosts(JSHostManager(runtime_dir=runtime_dir))
 
 
-def example_environ(runtime_dir):
-    """The environment of a process running the example site with its manager in ``runtime_dir``."""
-    env = dict(os.environ)  # keeps the suite's RUN_MARKER, so a leftover would be found
-    env.pop("RUN_MAIN", None)
-    env["DJANGO_SETTINGS_MODULE"] = "example.settings"  # pytest-django set tests.settings
-    env["TMPDIR"] = str(runtime_dir)  # where the default RUNTIME_DIR is
-    env["PYTHONPATH"] = str(EXAMPLE_PROJECT)
-    return env
-
-
-@contextmanager
 def example_server(command, runtime_dir, ready_url, timeout=30):
-    """Run ``command`` (a server of the example) in example_project/ until ``ready_url`` answers 200.
-
-    Yields the Popen; on exit stops it by PID (SIGTERM, then SIGKILL) and waits for it. Its
-    output goes to a temporary file, shown if it fails to start.
-    """
-    with tempfile.TemporaryFile("w+") as output:
-        process = subprocess.Popen(
-            command, cwd=EXAMPLE_PROJECT, env=example_environ(runtime_dir),
-            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        try:
-            if not wait_until(lambda: process.poll() is not None or answers(ready_url), timeout):
-                pytest.fail(f"{command} did not answer at {ready_url} within {timeout} s:\n{read(output)}")
-            if process.poll() is not None:
-                pytest.fail(f"{command} exited with {process.returncode}:\n{read(output)}")
-            yield process
-        finally:
-            stop_popen(process)
-
-
-def answers(url):
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def read(output):
-    output.flush()
-    output.seek(0)
-    return output.read()
-
-
-def get(url, timeout=10):
-    """(status, headers, body text) of GET ``url``."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.status, response.headers, response.read().decode()
-
-
-# --- Chromium ---
-
-
-def processes_with_env(name, value):
-    """PIDs of live (not zombie) processes whose environment has ``name=value`` (Linux /proc)."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0") and alive(int(entry.name)):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
-@contextmanager
-def chromium(javascript=True):
-    """A Selenium driver for Debian's headless Chromium, with a fresh profile.
-
-    Chromedriver, and so Chromium and its helpers, run with a marker of their own in their
-    environment: after ``quit()`` any of them still alive is stopped by PID.
-    """
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail(
-            f"{' and '.join(missing)} not found: the browser test needs Debian's Chromium and its "
-            "driver. `.ci/run` installs them (CI does); here: "
-            "`apt-get update && apt-get install -y chromium chromium-driver`.",
-            pytrace=False,
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    marker = ("DJANGO_JS_HOST_EXAMPLE_BROWSER", uuid.uuid4().hex)
-    profile = tempfile.mkdtemp(prefix="example-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in CHROMIUM_ARGUMENTS:
-        options.add_argument(argument)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    if not javascript:
-        options.add_argument("--blink-settings=scriptEnabled=false")
-        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    # An explicit driver and browser: Selenium Manager has nothing to look up or download.
-    service = Service(CHROMEDRIVER, env={**os.environ, marker[0]: marker[1]})
-    try:
-        driver = webdriver.Chrome(service=service, options=options)
-        try:
-            yield driver
-        finally:
-            driver.quit()
-    finally:
-        wait_until(lambda: not processes_with_env(*marker), timeout=5)
-        for pid in processes_with_env(*marker):
-            stop_by_pid(pid)
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def wait_for(driver, condition, timeout=10, message=""):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition, message)
+    """``serving`` a server of the example (``command``, in example_project/) with its
+    manager in ``runtime_dir``."""
+    env = project_environ("example.settings", runtime_dir, pythonpath=EXAMPLE_PROJECT)
+    return serving(command, EXAMPLE_PROJECT, env, ready_url, timeout)

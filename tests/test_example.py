@@ -22,16 +22,15 @@ from django_js_host.links.manager import JSHostManager
 from .example_support import (
     EXAMPLE_CONFIG,
     EXAMPLE_PROJECT,
-    chromium,
     example_manager,
     example_server,
-    get,
     require_example_build,
-    wait_for,
 )
+from .support.browser import chromium, console_errors, wait_for
 from .support.django_site import children_of
 from .support.hosts import free_port
 from .support.processes import alive, wait_until
+from .support.servers import get
 
 ROOT = re.compile(r'<div id="root">(.*?)</div>\s*<script id="item-counter-props"', re.S)
 PROPS = re.compile(r'<script id="item-counter-props" type="application/json">(.*?)</script>', re.S)
@@ -192,9 +191,7 @@ def test_browser_gets_server_rendered_markup_then_hydrates_it():
                 wait_for(driver, lambda d: count(d) == "42", message=f"count is {count(driver)} after a click")
                 button.click()
                 wait_for(driver, lambda d: count(d) == "43", message=f"count is {count(driver)} after 2 clicks")
-                # React logs a hydration mismatch as a console error.
-                errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-                assert not errors, errors
+                assert not console_errors(driver)  # React logs a hydration mismatch as one
 
 
 def test_example_build_check_names_the_command(monkeypatch):
@@ -208,9 +205,9 @@ def test_example_build_check_names_the_command(monkeypatch):
 
 def test_missing_chromium_fails_naming_ci_run(monkeypatch):
     """No silent skip: without Chromium the browser test fails and says .ci/run installs it."""
-    from . import example_support
+    from .support import browser
 
-    monkeypatch.setattr(example_support, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(browser, "CHROMIUM", "/nonexistent/chromium")
     with pytest.raises(pytest.fail.Exception, match=r"\.ci/run` installs them"):
         with chromium():
             pass  # pragma: no cover
