@@ -39,7 +39,7 @@ describe('GET /status', () => {
     const res = await host.request({method: 'GET', path: '/status'});
     assertSized(res);
     const status = res.json();
-    assert.deepEqual(Object.keys(status), ['type', 'version', 'pid', 'node', 'config']);
+    assert.deepEqual(Object.keys(status), ['type', 'version', 'pid', 'node', 'nodeEnv', 'config']);
     assert.deepEqual(Object.keys(status.config), [
       'address',
       'port',

@@ -119,6 +119,16 @@ function describeListenError(err) {
   return reasons[err.code] ? `${reasons[err.code]} (${err.code})` : err.message;
 }
 
+// The plain first line. React and most libraries read NODE_ENV once, as they load: unset,
+// they run their development builds, several times slower (a production host is usually
+// started by a supervisor, where it is easy to forget).
+function listeningLine(location) {
+  const note = process.env.NODE_ENV
+    ? ''
+    : ' (NODE_ENV is not set: React and other libraries run their slower development builds; set NODE_ENV=production in production)';
+  return `Host listening at ${location}${note}`;
+}
+
 function describeThrown(err) {
   return err instanceof Error ? String(err.stack || err) : String(err);
 }
@@ -195,7 +205,7 @@ function standaloneRole(logger, values) {
     overrides: (overrides) => overrides,
     reportStartFailure: (text) => logger.error(text),
     listening(host) {
-      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${host.location()}`);
+      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : listeningLine(host.location()));
     },
     // `drain(why)` drains the host and exits; called again, it cuts what is left.
     onStopRequest(drain, host) {
@@ -276,7 +286,7 @@ function serveCluster(values, {workers}) {
     flushAndExit(logger, 1);
   });
   const announce = (status) => {
-    logger.releaseStdout(values.json ? JSON.stringify(status) : `Host listening at ${describeLocation(status.config)}`);
+    logger.releaseStdout(values.json ? JSON.stringify(status) : listeningLine(describeLocation(status.config)));
   };
   const primary = startCluster({count: workers, logger, announce});
   process.on('SIGTERM', primary.stop);

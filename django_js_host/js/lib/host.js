@@ -67,6 +67,8 @@ function hostStatus(config, port) {
     version,
     pid: process.pid,
     node: process.version,
+    // null: libraries run their development builds (see js-host.js's listening line).
+    nodeEnv: process.env.NODE_ENV || null,
     config: {
       address: onSocket ? null : config.address,
       port: onSocket ? null : port,
