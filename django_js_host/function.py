@@ -12,10 +12,11 @@ from __future__ import annotations
 import binascii
 import json
 
-from . import protocol, result_cache
+from . import call_log, protocol, result_cache
 from .conf import is_number, settings
 from .exceptions import FunctionError, FunctionsDisabled, JSHostError, UnexpectedResponse
 from .host import host as default_host
+from .request_id import current_request_id
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
@@ -137,32 +138,48 @@ class Function:
         # Bad arguments raise here, fallback or not: they are bugs, not outages.
         body = encode_kwargs(self.name, kwargs)
         path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
+        host, request_id = self.get_host(), current_request_id()
+        watched = call_log.watch(self.name, request_id, body, host)
         try:
             if not enabled:
                 raise self._disabled()
             response = result_cache.lookup(path) if cache_timeout else None
+            cached = response is not None
             if response is None:
-                response = self._checked(self.get_host().post_call(path, body, timeout))
+                response = self._checked(host.post_call(path, body, timeout, request_id))
                 if cache_timeout:
                     result_cache.store(path, response, cache_timeout)
-            return decode(response)
+            output = decode(response)
         except JSHostError as error:
+            if watched:
+                watched.done(None, error)
             return self._fall_back(error)  # type: ignore[no-any-return]  # see Function: typed as the answer
+        if watched:
+            watched.done(response, cached=cached)
+        return output
 
     async def _acall(self, kwargs: Mapping[str, Any], decode: Callable[[Response], Decoded]) -> Decoded:
         body = encode_kwargs(self.name, kwargs)
         path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
+        host, request_id = self.get_host(), current_request_id()
+        watched = call_log.watch(self.name, request_id, body, host)
         try:
             if not enabled:
                 raise self._disabled()
             response = await result_cache.alookup(path) if cache_timeout else None
+            cached = response is not None
             if response is None:
-                response = self._checked(await self.get_host().apost_call(path, body, timeout))
+                response = self._checked(await host.apost_call(path, body, timeout, request_id))
                 if cache_timeout:
                     await result_cache.astore(path, response, cache_timeout)
-            return decode(response)
+            output = decode(response)
         except JSHostError as error:
+            if watched:
+                watched.done(None, error)
             return self._fall_back(error)  # type: ignore[no-any-return]  # see Function: typed as the answer
+        if watched:
+            watched.done(response, cached=cached)
+        return output
 
     def _disabled(self) -> FunctionsDisabled:
         return FunctionsDisabled(
@@ -189,19 +206,41 @@ class Function:
         call failed, its FunctionError is raised (the first one's, by position), or with
         ``return_exceptions=True`` put in the list in place of its output.
         """
+        calls = list(calls)
         path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
-        if not enabled:
-            raise self._disabled()
-        response = self.get_host().post_call(path, body, timeout)
-        return self._batch_outputs(response, return_exceptions)
+        host, request_id = self.get_host(), current_request_id()
+        watched = call_log.watch(f"{self.name} (batch of {len(calls)})", request_id, body, host)
+        try:
+            if not enabled:
+                raise self._disabled()
+            response = host.post_call(path, body, timeout, request_id)
+            outputs = self._batch_outputs(response, return_exceptions)
+        except JSHostError as error:
+            if watched:
+                watched.done(None, error)
+            raise
+        if watched:
+            watched.done(response)
+        return outputs
 
     async def abatch(self, calls: Iterable[dict[str, Any]], *, return_exceptions: bool = False) -> list[Any]:
         """``batch`` for async code."""
+        calls = list(calls)
         path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
-        if not enabled:
-            raise self._disabled()
-        response = await self.get_host().apost_call(path, body, timeout)
-        return self._batch_outputs(response, return_exceptions)
+        host, request_id = self.get_host(), current_request_id()
+        watched = call_log.watch(f"{self.name} (batch of {len(calls)})", request_id, body, host)
+        try:
+            if not enabled:
+                raise self._disabled()
+            response = await host.apost_call(path, body, timeout, request_id)
+            outputs = self._batch_outputs(response, return_exceptions)
+        except JSHostError as error:
+            if watched:
+                watched.done(None, error)
+            raise
+        if watched:
+            watched.done(response)
+        return outputs
 
     def _request(
         self, make_path: Callable[[str, bytes], str], body: bytes

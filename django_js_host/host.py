@@ -17,7 +17,7 @@ from .exceptions import ConfigError, ConnectionError, JSHostError, UnexpectedRes
 from .links.direct import DirectLink
 from .links.managed import ManagedLink
 from .links.manager import manager as default_manager
-from .protocol import JSON_TYPE, STATUS_PATH, TOKEN_HEADER, source_hash
+from .protocol import JSON_TYPE, REQUEST_ID_HEADER, STATUS_PATH, TOKEN_HEADER, source_hash
 from .transport import AsyncTransport, Transport
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     ConfigKey = tuple[str, str, str, str]  # (node, bin, config file, source root)
 
 STATUS_TIMEOUT = 5.0
-JSON_HEADERS = {"Content-Type": JSON_TYPE}
 
 
 class JSHost:
@@ -267,9 +266,17 @@ class JSHost:
             )
         return link
 
-    def post_call(self, path: str, body: bytes, timeout: float) -> Response:
-        """POST a call (``/function/<name>?hash=...`` or ``/batch/...``) with its JSON body;
-        returns the transport's Response for Function to decode.
+    def last_reached(self) -> tuple[str | None, int | None]:
+        """(URL, pid) of the host as we last reached it, or Nones; asks nothing, so it cannot
+        fail or wait: for reports (the debug toolbar's panel)."""
+        transport = self._transport or self._async_transport
+        pid = self._status.get("pid") if self._status else None
+        return (transport.base_url if transport else None), pid
+
+    def post_call(self, path: str, body: bytes, timeout: float, request_id: str) -> Response:
+        """POST a call (``/function/<name>?hash=...`` or ``/batch/...``) with its JSON body
+        and its request id (request_id.py); returns the transport's Response for Function to
+        decode.
 
         The first call connects, so no call ever reaches a host serving another config.
         """
@@ -278,7 +285,9 @@ class JSHost:
             self.connect()
         self._refuse_over_limit(path, body)
         try:
-            return (self._transport or self.transport).request("POST", path, body, JSON_HEADERS, timeout=timeout)
+            return (self._transport or self.transport).request(
+                "POST", path, body, call_headers(request_id), timeout=timeout
+            )
         except ConnectionError as error:
             # The error itself, or a ProcessError whose context it is (as it always was).
             raise link.why_gone(self._status) or error  # noqa: B904
@@ -297,7 +306,7 @@ class JSHost:
                 b"",
             )
 
-    async def apost_call(self, path: str, body: bytes, timeout: float) -> Response:
+    async def apost_call(self, path: str, body: bytes, timeout: float, request_id: str) -> Response:
         """post_call for asyncio: the call itself never blocks the event loop.
 
         The first call connects in a worker thread (a manager may have to start a host).
@@ -309,7 +318,7 @@ class JSHost:
             await asyncio.to_thread(self.connect)
         self._refuse_over_limit(path, body)
         try:
-            return await self.async_transport.request("POST", path, body, JSON_HEADERS, timeout=timeout)
+            return await self.async_transport.request("POST", path, body, call_headers(request_id), timeout=timeout)
         except ConnectionError as error:
             raise (await asyncio.to_thread(link.why_gone, self._status)) or error  # noqa: B904 (as post_call)
 
@@ -322,6 +331,11 @@ def connect_default_host() -> None:
         host.connect()
     finally:
         host.close_connections()
+
+
+def call_headers(request_id: str) -> dict[str, str]:
+    """The headers of a call's POST (the token, if any, is the transport's)."""
+    return {"Content-Type": JSON_TYPE, REQUEST_ID_HEADER: request_id}
 
 
 def token_headers() -> dict[str, str] | None:

@@ -1,7 +1,11 @@
-"""A real URLconf for the template tests: one page per template engine."""
+"""A real URLconf for the Django tests: one page per template engine, and pages that report
+the request ids their calls carried (sync and async views)."""
 
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import path
+
+from django_js_host import Function
 
 
 def greeting_page(request, engine):
@@ -9,7 +13,18 @@ def greeting_page(request, engine):
     return render(request, "greeting_page.html", context, using=engine)
 
 
+def request_ids_page(request):
+    """The ids two calls of this request carried, as the host's function saw them."""
+    return JsonResponse({"ids": [Function("request_id").call() for _ in range(2)]})
+
+
+async def async_request_ids_page(request):
+    return JsonResponse({"ids": [await Function("request_id").acall() for _ in range(2)]})
+
+
 urlpatterns = [
+    path("request-ids/", request_ids_page),
+    path("async-request-ids/", async_request_ids_page),
     path("django/", greeting_page, {"engine": "django"}),
     path("jinja2/", greeting_page, {"engine": "jinja2"}),
 ]
