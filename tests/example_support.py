@@ -1,4 +1,4 @@
-"""The example site (example_project/) run for real: its processes, a browser, and cleanup by PID.
+"""The example site (example_project/) run for real: its processes, and cleanup by PID.
 
 Each test gives the site a development manager of its own (in a private directory under a
 TMPDIR of the test's) and stops that manager and its hosts at the
@@ -6,14 +6,11 @@ end, so no test shares a host with another or with a developer's `make example`.
 """
 
 import os
-import shutil
 import subprocess
 import tempfile
 import urllib.error
 import urllib.request
-import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +19,7 @@ from django_js_host.links.manager import JSHostManager
 from .support.dirs import short_temp_dir
 from .support.managers import stop_manager_and_hosts
 from .support.paths import REPO
-from .support.processes import alive, stop_by_pid, stop_popen, wait_until
+from .support.processes import stop_popen, wait_until
 
 EXAMPLE_PROJECT = REPO / "example_project"
 EXAMPLE_CONFIG = EXAMPLE_PROJECT / "host.config.js"
@@ -34,20 +31,6 @@ BUILT_FILES = [
     EXAMPLE_PROJECT / "dist" / "server" / "ItemCounter.js",
     EXAMPLE_PROJECT / "dist" / "static" / "example" / "client.js",
 ]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_ARGUMENTS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 def require_example_build():
     """Fail (not skip) with the command to run when the example's JS is not installed and built."""
@@ -120,70 +103,3 @@ def get(url, timeout=10):
     """(status, headers, body text) of GET ``url``."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.status, response.headers, response.read().decode()
-
-
-# --- Chromium ---
-
-
-def processes_with_env(name, value):
-    """PIDs of live (not zombie) processes whose environment has ``name=value`` (Linux /proc)."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if needle in (entry / "environ").read_bytes().split(b"\0") and alive(int(entry.name)):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
-@contextmanager
-def chromium(javascript=True):
-    """A Selenium driver for Debian's headless Chromium, with a fresh profile.
-
-    Chromedriver, and so Chromium and its helpers, run with a marker of their own in their
-    environment: after ``quit()`` any of them still alive is stopped by PID.
-    """
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail(
-            f"{' and '.join(missing)} not found: the browser test needs Debian's Chromium and its "
-            "driver. `.ci/run` installs them (CI does); here: "
-            "`apt-get update && apt-get install -y chromium chromium-driver`.",
-            pytrace=False,
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    marker = ("DJANGO_JS_HOST_EXAMPLE_BROWSER", uuid.uuid4().hex)
-    profile = tempfile.mkdtemp(prefix="example-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in CHROMIUM_ARGUMENTS:
-        options.add_argument(argument)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    if not javascript:
-        options.add_argument("--blink-settings=scriptEnabled=false")
-        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    # An explicit driver and browser: Selenium Manager has nothing to look up or download.
-    service = Service(CHROMEDRIVER, env={**os.environ, marker[0]: marker[1]})
-    try:
-        driver = webdriver.Chrome(service=service, options=options)
-        try:
-            yield driver
-        finally:
-            driver.quit()
-    finally:
-        wait_until(lambda: not processes_with_env(*marker), timeout=5)
-        for pid in processes_with_env(*marker):
-            stop_by_pid(pid)
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def wait_for(driver, condition, timeout=10, message=""):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition, message)

@@ -22,13 +22,12 @@ from django_js_host.links.manager import JSHostManager
 from .example_support import (
     EXAMPLE_CONFIG,
     EXAMPLE_PROJECT,
-    chromium,
     example_manager,
     example_server,
     get,
     require_example_build,
-    wait_for,
 )
+from .support.browser import chromium, wait_for
 from .support.django_site import children_of
 from .support.hosts import free_port
 from .support.processes import alive, wait_until
@@ -63,7 +62,8 @@ def example_site(settings, monkeypatch):
     with example_manager() as runtime_dir:
         settings.ROOT_URLCONF = example_settings.ROOT_URLCONF
         settings.TEMPLATES = example_settings.TEMPLATES
-        settings.MIDDLEWARE = example_settings.MIDDLEWARE
+        # Without the toolbar, which this process does not install (the browser test runs it).
+        settings.MIDDLEWARE = [name for name in example_settings.MIDDLEWARE if not name.startswith("debug_toolbar.")]
         settings.STATIC_URL = example_settings.STATIC_URL
         settings.JS_HOST = {**example_settings.JS_HOST, "RUNTIME_DIR": runtime_dir}
         assert settings.JS_HOST["USE_MANAGER"]
@@ -208,9 +208,9 @@ def test_example_build_check_names_the_command(monkeypatch):
 
 def test_missing_chromium_fails_naming_ci_run(monkeypatch):
     """No silent skip: without Chromium the browser test fails and says .ci/run installs it."""
-    from . import example_support
+    from .support import browser
 
-    monkeypatch.setattr(example_support, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(browser, "CHROMIUM", "/nonexistent/chromium")
     with pytest.raises(pytest.fail.Exception, match=r"\.ci/run` installs them"):
         with chromium():
             pass  # pragma: no cover

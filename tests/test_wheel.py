@@ -52,6 +52,7 @@ def test_wheel_ships_the_node_host(installed_wheel):
     assert "django_js_host/js/bin/js-host.js" in names
     assert "django_js_host/js/package.json" in names
     assert any(name.startswith("django_js_host/js/lib/") for name in names)
+    assert "django_js_host/templates/django_js_host/panel.html" in names  # the debug toolbar panel's
     assert not any(name.startswith("tests/") for name in names)
 
 
