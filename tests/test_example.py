@@ -28,9 +28,8 @@ from .example_support import (
     require_example_build,
 )
 from .support.browser import chromium, wait_for
-from .support.django_site import children_of
 from .support.hosts import free_port
-from .support.processes import alive, wait_until
+from .support.processes import alive, children_of, wait_until
 
 ROOT = re.compile(r'<div id="root">(.*?)</div>\s*<script id="item-counter-props"', re.S)
 PROPS = re.compile(r'<script id="item-counter-props" type="application/json">(.*?)</script>', re.S)

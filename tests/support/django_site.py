@@ -16,6 +16,7 @@ import pytest
 
 from .hosts import FIXTURES, free_port, js_host_for_test, running_host, write_config
 from .paths import REPO
+from .processes import children_of
 
 SITE_CONFIG = FIXTURES / "django" / "site.config.js"
 
@@ -86,17 +87,6 @@ def start_django(directory, js_host, *args, **settings):
         cwd=directory, env=django_environ(directory, js_host, **settings),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-
-
-def children_of(pid):
-    """PIDs of the live child processes of ``pid`` (Linux /proc)."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            children += [int(child) for child in task.read_text().split()]
-        except OSError:
-            pass
-    return children
 
 
 def stop_process_tree(process, sig=signal.SIGTERM, timeout=10):
