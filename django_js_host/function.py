@@ -139,7 +139,8 @@ class Function:
         body = encode_kwargs(self.name, kwargs)
         path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
         host, request_id = self.get_host(), current_request_id()
-        watched = call_log.watch(self.name, request_id, body, host)
+        # Switched off on purpose: nothing to report (as _fall_back).
+        watched = call_log.watch(self.name, request_id, body, host) if enabled else None
         try:
             if not enabled:
                 raise self._disabled()
@@ -162,7 +163,7 @@ class Function:
         body = encode_kwargs(self.name, kwargs)
         path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
         host, request_id = self.get_host(), current_request_id()
-        watched = call_log.watch(self.name, request_id, body, host)
+        watched = call_log.watch(self.name, request_id, body, host) if enabled else None
         try:
             if not enabled:
                 raise self._disabled()
@@ -206,41 +207,25 @@ class Function:
         call failed, its FunctionError is raised (the first one's, by position), or with
         ``return_exceptions=True`` put in the list in place of its output.
         """
-        calls = list(calls)
-        path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
-        host, request_id = self.get_host(), current_request_id()
-        watched = call_log.watch(f"{self.name} (batch of {len(calls)})", request_id, body, host)
+        host, path, body, timeout, request_id, watched = self._batch_request(calls)
         try:
-            if not enabled:
-                raise self._disabled()
             response = host.post_call(path, body, timeout, request_id)
-            outputs = self._batch_outputs(response, return_exceptions)
+            return self._batch_outputs(response, return_exceptions, watched)
         except JSHostError as error:
             if watched:
                 watched.done(None, error)
             raise
-        if watched:
-            watched.done(response)
-        return outputs
 
     async def abatch(self, calls: Iterable[dict[str, Any]], *, return_exceptions: bool = False) -> list[Any]:
         """``batch`` for async code."""
-        calls = list(calls)
-        path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
-        host, request_id = self.get_host(), current_request_id()
-        watched = call_log.watch(f"{self.name} (batch of {len(calls)})", request_id, body, host)
+        host, path, body, timeout, request_id, watched = self._batch_request(calls)
         try:
-            if not enabled:
-                raise self._disabled()
             response = await host.apost_call(path, body, timeout, request_id)
-            outputs = self._batch_outputs(response, return_exceptions)
+            return self._batch_outputs(response, return_exceptions, watched)
         except JSHostError as error:
             if watched:
                 watched.done(None, error)
             raise
-        if watched:
-            watched.done(response)
-        return outputs
 
     def _request(
         self, make_path: Callable[[str, bytes], str], body: bytes
@@ -257,7 +242,23 @@ class Function:
         cache_timeout = config["CACHE_TIMEOUT"] if self.cache_timeout is None else self.cache_timeout
         return make_path(self.name, body), body, timeout, cache_timeout, config["ENABLED"]
 
-    def _batch_outputs(self, response: Response, return_exceptions: bool) -> list[Any]:
+    def _batch_request(
+        self, calls: Iterable[dict[str, Any]]
+    ) -> tuple[JSHost, str, bytes, float, str, call_log.CallWatch | None]:
+        """(host, path, body, timeout, request id, CallWatch or None) of a batch; raises
+        FunctionsDisabled when calls are switched off."""
+        calls = list(calls)
+        path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
+        host, request_id = self.get_host(), current_request_id()
+        if not enabled:
+            raise self._disabled()
+        watched = call_log.watch(f"{self.name} (batch of {len(calls)})", request_id, body, host)
+        return host, path, body, timeout, request_id, watched
+
+    def _batch_outputs(
+        self, response: Response, return_exceptions: bool, watched: call_log.CallWatch | None
+    ) -> list[Any]:
+        """The outputs of a batch's answer (reported to ``watched`` unless one fails)."""
         if response.status == 200:
             results = decode_json(response.body)
         else:
@@ -269,6 +270,8 @@ class Function:
             for output in outputs:
                 if isinstance(output, FunctionError):
                     raise output
+        if watched:
+            watched.done(response)
         return outputs
 
     def _batch_output(self, result: dict[str, Any]) -> Any:
