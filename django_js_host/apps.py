@@ -21,6 +21,12 @@ missing host only to the first visitor, and after each autoreload a managed host
 lose its last connection until the next request came, so it would stop and pay its
 start-up again.
 
+What a failure does: a server or a worker (no management command) stops with the error,
+since it must not serve without its host; a management command says it in one line and
+exits 1, except runserver's autoreloading child, which says it and serves on, watching the
+files to fix (startup_errors.py). A bad JS_HOST is the same, except where it is reported
+anyway: by `check` (E006), and in runserver's autoreloaded process by the checks it runs.
+
 The connect is safe under pre-fork servers (gunicorn --preload, uwsgi without lazy-apps):
 the sockets it opened are closed before ready() returns, so a forked worker inherits none;
 every process and thread opens its own at its first call.
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
 # Management commands during which ready() connects: they serve requests or run the
 # user's code interactively.
 CONNECTING_COMMANDS = frozenset({"runserver", "testserver", "shell"})
+# Commands that go on with a bad JS_HOST: `check` reports it (E006); help runs no code.
+COMMANDS_REPORTING_BAD_SETTINGS = frozenset({"check", "help", "--help", "-h", "version", "--version"})
 
 
 class JSHostAppConf(AppConf):  # type: ignore[misc]  # django-appconf is untyped
@@ -58,10 +66,16 @@ class JSHostAppConf(AppConf):  # type: ignore[misc]  # django-appconf is untyped
     class Meta:
         prefix = "js"
 
-    def configure_host(self, value: object) -> ResolvedSettings:
+    def configure_host(self, value: object) -> ResolvedSettings | object:
         from .conf import resolve
+        from .exceptions import ConfigError
 
-        return resolve(value)
+        try:
+            return resolve(value)
+        except ConfigError:
+            # Left as written: raising here, as apps are loaded, would stop every command
+            # with a traceback, `check` too. ready() and check E006 report it.
+            return value
 
 
 class DjangoJSHostConfig(AppConfig):
@@ -76,17 +90,35 @@ class DjangoJSHostConfig(AppConfig):
     def ready(self) -> None:
         from . import checks
         from .conf import settings
+        from .exceptions import ConfigError, JSHostError
+        from .startup_errors import exit_with, serve_on_and_watch
 
-        settings.as_dict()  # validated by the AppConf already: a cheap, cached re-read
         checks.register_checks()
         self.management_command, command_argv = running_management_command()
+        command = self.management_command
+        try:
+            settings.as_dict()
+        except ConfigError as error:
+            if command is None:
+                raise  # a server or a worker: it must not start misconfigured
+            if command in COMMANDS_REPORTING_BAD_SETTINGS or in_runserver_child(command):
+                return
+            exit_with(error)
         # ENABLED False: calls are switched off, so a missing host must not stop start-up.
         if settings.ENABLED and settings.CONNECT_ONCE_CONFIGURED and connects_at_startup(
-            self.management_command, command_argv, os.environ, sys.modules
+            command, command_argv, os.environ, sys.modules
         ):
-            from .host import connect_default_host
+            from .host import connect_default_host, host
 
-            connect_default_host()  # errors stop start-up, naming the file, URL or logfile
+            try:
+                connect_default_host()  # errors stop start-up, naming the file, URL or logfile
+            except JSHostError as error:
+                if command is None:
+                    raise
+                if in_runserver_child(command):
+                    serve_on_and_watch(error, host.config_file)
+                    return
+                exit_with(error)
 
 
 def running_management_command() -> tuple[str, list[str]] | tuple[None, None]:
@@ -106,6 +138,14 @@ def running_management_command() -> tuple[str, list[str]] | tuple[None, None]:
             return (argv[1] if len(argv) > 1 else "help"), argv
         frame = frame.f_back
     return None, None
+
+
+def in_runserver_child(command: str | None) -> bool:
+    """True in the process that runserver's autoreloader starts, serves in, and starts again
+    when a file it watches changes. With a bad JS_HOST it goes on: the checks runserver runs
+    report E006, and the autoreloader waits for settings.py to change, as for Django's own
+    check errors. (At start, its parent exits instead, as any other command does.)"""
+    return command == "runserver" and os.environ.get("RUN_MAIN") == "true"
 
 
 def connects_at_startup(

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 TAG = "js_host"
 
+# The names a host config may end with; how Node runs each (CommonJS, ES module, TypeScript)
+# is js/lib/config-module.js's business.
+CONFIG_EXTENSIONS = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
+
 # Commands under which E003 runs (None: checks run from code, not from manage.py).
 CONFIG_LOADING_COMMANDS = (None, "check")
 
@@ -126,11 +130,15 @@ def check_node_and_config_file(
         )
     config_file = resolved["CONFIG_FILE"]
     if not os.path.isfile(config_file):
+        beside = configs_beside(config_file)
         problems.append(
             Error(
                 f"The JS host's config file {config_file} does not exist.",
                 hint=(
-                    f"JS_HOST['CONFIG_FILE'] is relative to SOURCE_ROOT "
+                    f"{os.path.basename(beside[0])} is there: set JS_HOST['CONFIG_FILE'] to "
+                    "it (its name says how Node runs it)."
+                    if beside
+                    else f"JS_HOST['CONFIG_FILE'] is relative to SOURCE_ROOT "
                     f"({resolved['SOURCE_ROOT']}): create the file there, or point "
                     "CONFIG_FILE (or SOURCE_ROOT) at it."
                 ),
@@ -148,7 +156,8 @@ def check_node_and_config_file(
             Error(
                 str(error),
                 hint=(
-                    f"Fix the config file; it must export {{functions: {{name: fn}}}}. To see "
+                    f"Fix the config file; it must export {{functions: {{name: fn}}}} "
+                    "(module.exports = ..., or export default ...). To see "
                     f"the error again: cd {resolved['SOURCE_ROOT']} && "
                     f"{node} {resolved['PATH_TO_BIN']} {config_file} --config"
                 ),
@@ -156,6 +165,13 @@ def check_node_and_config_file(
             )
         )
     return problems
+
+
+def configs_beside(config_file: str) -> list[str]:
+    """Host configs of the same name with another extension beside ``config_file``:
+    host.config.mjs for a missing host.config.js."""
+    stem, extension = os.path.splitext(config_file)
+    return [stem + other for other in CONFIG_EXTENSIONS if other != extension and os.path.isfile(stem + other)]
 
 
 def check_manager_not_deployed(

@@ -264,6 +264,19 @@ def node_not_found(node: str) -> ConfigError:
     )
 
 
+def config_does_not_load(config_file: str, host_said: str, logfile: str | None = None) -> ConfigError:
+    """The ConfigError for a config file that does not load, whoever runs its host: the JS
+    error as the host reported it (``js-host: cannot load config file PATH: ...``), with file
+    and line. ``logfile``: a managed host's, which the next call starts again."""
+    said = host_said.strip()
+    for path in dict.fromkeys((config_file, os.path.realpath(config_file))):
+        said = said.removeprefix(f"js-host: cannot load config file {path}: ")
+    message = f"The config file {config_file} does not load: {said}"
+    if logfile:
+        message += f"\n\nFix it, and the next call starts the host again. (The managed host's logfile: {logfile})"
+    return ConfigError(message)
+
+
 # JS_HOST missing from Django's settings: one object, so the cache in Settings holds.
 NO_JS_HOST: dict[str, Any] = {}
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 
-from .conf import Verbosity, announce, node_not_found, settings
-from .exceptions import ConfigError, ConnectionError, JSHostError, UnexpectedResponse
+from .conf import Verbosity, announce, config_does_not_load, node_not_found, settings
+from .exceptions import ConfigError, ConnectionError, FunctionTimeout, JSHostError, UnexpectedResponse
 from .links.direct import DirectLink
 from .links.managed import ManagedLink
 from .links.manager import manager as default_manager
@@ -232,7 +233,7 @@ class JSHost:
             announce(
                 Verbosity.PROCESS_START,
                 f"JSHost [{url}] runs an older version of {self.config_file} or the "
-                "files it requires: restart it to load the current code.",
+                "files it loaded: restart it to load the current code.",
             )
         return status
 
@@ -278,19 +279,43 @@ class JSHost:
         and its request id (request_id.py); returns the transport's Response for Function to
         decode.
 
-        The first call connects, so no call ever reaches a host serving another config.
+        The first call connects, so no call ever reaches a host serving another config. A
+        call whose managed host went away is sent again once the manager has a host for it
+        (links/managed.py), within ``timeout``.
         """
         link = self.link
         if self._status is None:
             self.connect()
         self._refuse_over_limit(path, body)
-        try:
-            return (self._transport or self.transport).request(
-                "POST", path, body, call_headers(request_id), timeout=timeout
+        deadline = time.monotonic() + timeout
+        left = timeout
+        while True:
+            try:
+                return (self._transport or self.transport).request(
+                    "POST", path, body, call_headers(request_id), timeout=left
+                )
+            except ConnectionError as error:
+                if not self._reconnect_after(link, error, deadline):
+                    raise
+            left = self._time_left(deadline, timeout)
+
+    def _reconnect_after(self, link: DirectLink | ManagedLink, error: ConnectionError, deadline: float) -> bool:
+        """After a call's ConnectionError: True once connected again to a host the call may
+        be sent to; False if the error stands. Raises what the link knows instead (a dead
+        host's ProcessError, a config's ConfigError), with the ConnectionError as context."""
+        if not link.await_host(error, self._status, deadline):
+            return False
+        self.connect()
+        return True
+
+    def _time_left(self, deadline: float, timeout: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise FunctionTimeout(
+                f"No answer from the JS host for {self.config_file} within {timeout:g} s: "
+                "it was away (restarting or started anew) for most of that time."
             )
-        except ConnectionError as error:
-            # The error itself, or a ProcessError whose context it is (as it always was).
-            raise link.why_gone(self._status) or error  # noqa: B904
+        return left
 
     def _refuse_over_limit(self, path: str, body: bytes) -> None:
         """Raise the host's 413 for a body over its requestDataLimit (which its status
@@ -317,10 +342,15 @@ class JSHost:
         if self._status is None:
             await asyncio.to_thread(self.connect)
         self._refuse_over_limit(path, body)
-        try:
-            return await self.async_transport.request("POST", path, body, call_headers(request_id), timeout=timeout)
-        except ConnectionError as error:
-            raise (await asyncio.to_thread(link.why_gone, self._status)) or error  # noqa: B904 (as post_call)
+        deadline = time.monotonic() + timeout
+        left = timeout
+        while True:
+            try:
+                return await self.async_transport.request("POST", path, body, call_headers(request_id), timeout=left)
+            except ConnectionError as error:
+                if not await asyncio.to_thread(self._reconnect_after, link, error, deadline):
+                    raise
+            left = self._time_left(deadline, timeout)
 
 
 def connect_default_host() -> None:
@@ -357,9 +387,7 @@ def read_config(node: str, bin_path: str, config_file: str, source_root: str) ->
     except subprocess.TimeoutExpired:
         raise ConfigError(f"`{' '.join(command)}` did not finish within 30 s") from None
     if finished.returncode != 0:
-        raise ConfigError(
-            f"The config file {config_file} does not load:\n{finished.stderr.strip()}"
-        )
+        raise config_does_not_load(config_file, finished.stderr)
     try:
         config: dict[str, Any] = json.loads(finished.stdout)["config"]
     except (ValueError, KeyError):

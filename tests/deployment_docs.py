@@ -5,7 +5,6 @@ only the example's paths, ports, names and users (``substitute`` insists that ea
 there), so the tests prove that the documented configuration works.
 """
 
-import functools
 import getpass
 import hashlib
 import http.client
@@ -15,10 +14,9 @@ import shutil
 import socket
 from pathlib import Path
 
-import docutils.core
-import docutils.nodes
-
 from django_js_host.conf import PACKAGED_BIN
+
+from .support.docs import named_code_block
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOYMENT = REPO / "docs" / "deployment.rst"
@@ -40,23 +38,9 @@ DEFAULT_GRACE_PERIOD = 10  # seconds: the host's default shutdownGracePeriod
 TOKEN_HEADER = "X-JS-Host-Token"
 
 
-@functools.cache  # parsed once per test run: the blocks are read, never changed
-def doctree():
-    """docs/deployment.rst parsed by docutils; warnings raise (see test_deployment_docs)."""
-    return docutils.core.publish_doctree(
-        DEPLOYMENT.read_text(), settings_overrides={"report_level": 2, "halt_level": 2}
-    )
-
-
 def code_block(name):
     """The text of the code block written with ``:name: <name>``."""
-    found = [
-        node.astext()
-        for node in doctree().findall(docutils.nodes.literal_block)
-        if name in node["names"]
-    ]
-    assert len(found) == 1, f"{DEPLOYMENT} has {len(found)} code blocks named {name!r}"
-    return found[0] + "\n"
+    return named_code_block(DEPLOYMENT, name)
 
 
 def substitute(text, replacements):

@@ -59,6 +59,24 @@ def test_a_server_process_that_cannot_connect_fails_at_startup_naming_the_url(tm
     assert f"Cannot connect to the JS host at http://127.0.0.1:{port}" in finished.stderr
 
 
+def test_a_command_that_cannot_connect_at_startup_says_so_in_one_line(tmp_path):
+    port = free_port()
+    finished = run_django(tmp_path, js_host_for(write_config(tmp_path, port)), "shell", "-c", "pass")
+    assert finished.returncode == 1
+    (line,) = finished.stderr.splitlines()
+    assert line.startswith(f"ConnectionError: Cannot connect to the JS host at http://127.0.0.1:{port} ")
+
+
+def test_a_command_whose_config_does_not_load_says_so_in_one_line_with_file_and_line(tmp_path):
+    config = tmp_path / "host.config.js"
+    config.write_text("module.exports = {functions: {\n  a() { return 1 + ; },\n}};\n")
+    finished = run_django(tmp_path, js_host_for(config), "shell", "-c", "pass")
+    assert finished.returncode == 1
+    assert finished.stderr.splitlines() == [
+        f"ConfigError: The config file {config} does not load: SyntaxError: Unexpected token ';' (at {config}:2)"
+    ]
+
+
 def test_with_connect_once_configured_off_start_up_does_not_connect(tmp_path):
     config = write_config(tmp_path, free_port())
     js_host = js_host_for(config, CONNECT_ONCE_CONFIGURED=False)

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from .support.django_site import run_django
-from .support.hosts import FIXTURE_CONFIG, FIXTURES
+from .support.hosts import FIXTURE_CONFIG, FIXTURES, free_port
 
 BROKEN_CONFIG = "module.exports = {functions: {oops(data, cb) { cb(null, 1) }\n"
 
@@ -72,6 +72,25 @@ def test_e002_missing_config_file_names_the_path_and_source_root(settings, tmp_p
     assert f"relative to SOURCE_ROOT ({tmp_path})" in found.hint
 
 
+def test_e002_names_a_config_of_another_kind_beside_the_missing_one(settings, tmp_path):
+    (tmp_path / "host.config.mjs").write_text("export default {functions: {}};\n")
+    settings.JS_HOST = {"SOURCE_ROOT": str(tmp_path)}
+    (found,) = run_checks(tags=["js_host"])
+    assert found.id == "django_js_host.E002"
+    assert found.hint == (
+        "host.config.mjs is there: set JS_HOST['CONFIG_FILE'] to it (its name says how Node runs it)."
+    )
+
+
+def test_e003_an_es_module_config_that_does_not_load_shows_the_file_and_line(settings, tmp_path):
+    config = tmp_path / "host.config.mjs"
+    config.write_text("export default {\n  functions: {a(data) {}}\n  port: 9009,\n};\n")
+    settings.JS_HOST = {"SOURCE_ROOT": str(tmp_path), "CONFIG_FILE": "host.config.mjs"}
+    found = js_host_checks()["django_js_host.E003"]
+    assert f"{config}:3\n" in found
+    assert "SyntaxError" in found
+
+
 def test_e003_config_that_does_not_load_shows_the_js_error(settings, broken_config):
     settings.JS_HOST = {"CONFIG_FILE": str(broken_config)}
     found = js_host_checks()
@@ -106,6 +125,20 @@ def test_e003_in_real_management_commands(tmp_path):
     migrated = run_django(tmp_path, js_host, "migrate", "--plan")
     assert migrated.returncode == 0, migrated.stderr
     assert "E003" not in migrated.stderr + migrated.stdout
+
+
+def test_a_js_host_typo_is_e006_under_check_and_one_line_elsewhere(tmp_path):
+    js_host = {"CONFIG_FILEE": "host.config.js"}
+    checked = run_django(tmp_path, js_host, "check")
+    assert checked.returncode == 1
+    assert "(django_js_host.E006) Unknown JS_HOST setting(s): CONFIG_FILEE. Known settings: " in checked.stderr
+    assert "Traceback" not in checked.stderr
+    port = str(free_port())
+    for command in (["migrate", "--plan"], ["jshost", "status"], ["shell", "-c", "pass"], ["runserver", port]):
+        finished = run_django(tmp_path, js_host, *command)
+        assert finished.returncode == 1, command
+        (line,) = finished.stderr.splitlines()
+        assert line.startswith("ConfigError: Unknown JS_HOST setting(s): CONFIG_FILEE. Known settings: "), line
 
 
 def test_w004_root_url_ending_in_a_slash(settings):

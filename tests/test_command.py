@@ -15,8 +15,9 @@ from django_js_host.host import host as default_host
 
 from .support.django_site import run_django, start_django, stop_process_tree
 from .support.hosts import FIXTURE_CONFIG, free_port, running_host, write_config
-from .support.managers import managed, project, runtime_dir  # noqa: F401 (fixtures)
+from .support.managers import managed, managed_hosts, managed_js_host, project, runtime_dir  # noqa: F401 (fixtures)
 from .support.processes import alive, wait_until
+from .support.projects import module_project  # noqa: F401 (fixture)
 
 
 def jshost(*args):
@@ -53,6 +54,7 @@ def test_status_of_a_running_host(js_host_settings, fixture_host):
     node_env = fixture_host.status["nodeEnv"] or "not set (libraries run their development builds)"
     assert field(output, "node env") == node_env
     assert field(output, "config file") == fixture_host.config_file
+    assert field(output, "module") == "CommonJS"
     assert "double, echo" in field(output, "functions")
     assert field(output, "stale") == "no"
     assert "logfile" not in output  # only a managed host has one of ours
@@ -69,6 +71,30 @@ def test_status_exits_non_zero_when_not_running(tmp_path):
     finished = run_django(tmp_path, {"CONFIG_FILE": str(write_config(tmp_path, port))}, "jshost", "status")
     assert finished.returncode == 1
     assert f"CommandError: Not running: no JS host answers at http://127.0.0.1:{port}" in finished.stderr
+
+
+def test_status_of_a_host_started_elsewhere_says_where_python_looked_and_what_to_change(settings, tmp_path):
+    port = free_port()
+    config = write_config(tmp_path, port)
+    settings.JS_HOST = {"CONFIG_FILE": str(config), "CONNECT_ONCE_CONFIGURED": False}
+    # As `jshost start --port N` runs it: on a port the config file does not name.
+    with running_host(config, "--port", str(free_port())), pytest.raises(CommandError) as caught:
+        jshost("status")
+    assert str(caught.value) == (
+        f"Not running: no JS host answers at http://127.0.0.1:{port}, which is where Python looks, "
+        f"as {config} says (its `address` and `port`). A host started with --port, --address or "
+        "--socket listens elsewhere, where Python does not look: put that in the config file, or "
+        "point JS_HOST['ROOT_URL'] at the host. If none runs, start it with `manage.py jshost start`, "
+        "or under your supervisor."
+    )
+
+
+def test_status_behind_root_url_names_root_url_as_where_python_looked(settings):
+    url = f"http://127.0.0.1:{free_port()}"
+    settings.JS_HOST = {"ROOT_URL": url, "CONNECT_ONCE_CONFIGURED": False}
+    expected = f"Not running: no JS host answers at {url}, where JS_HOST['ROOT_URL'] sends every call"
+    with pytest.raises(CommandError, match=re.escape(expected)):
+        jshost("status")
 
 
 def test_status_refuses_another_projects_host_on_the_port(settings, tmp_path, fixture_host):
@@ -273,7 +299,9 @@ def test_start_status_restart_logs_stop_a_managed_host(managed, settings, monkey
 
 def test_stop_warns_about_open_connections(managed):
     assert Function("greet").call(name="held") == "Hello, held!"  # this process holds a connection
-    assert "1 connection(s) from Python processes were open" in jshost("stop")
+    said = jshost("stop")
+    assert "1 connection(s) from Python processes were open: their next call asks the manager again" in said
+    assert Function("greet").call(name="again") == "Hello, again!"  # and it does
 
 
 def test_logs_print_the_last_lines_of_the_managed_hosts_logfile(managed):
@@ -320,11 +348,42 @@ def test_a_crashed_managed_host_is_not_running_and_its_logfile_is_named(managed)
     assert "is running" in jshost("status")
 
 
+def test_a_managed_host_whose_config_broke_is_not_running_with_the_js_error(managed, project):
+    assert Function("greet").call(name="x") == "Hello, x!"  # this process holds a connection
+    (project / "greeting.js").write_text("module.exports = (name) => 'Hi ' + name;\nfoo(;\n")
+    assert wait_until(lambda: managed.host_status(default_host.config_file)["state"] == "exited")
+    expected = (
+        f"Not running: The config file {default_host.config_file} does not load: SyntaxError: "
+        f"Unexpected token ';'\n{project / 'greeting.js'}:2\n"
+    )
+    with pytest.raises(CommandError, match=re.escape(expected)):
+        jshost("status")
+
+
 def test_a_managed_host_running_old_code_is_stale(managed, settings, project):
     settings.JS_HOST = {**settings.JS_HOST, "RESTART_ON_CHANGE": False}
     assert Function("greet").call(name="old") == "Hello, old!"
     (project / "greeting.js").write_text("module.exports = (name) => 'Changed ' + name;\n")
     assert field(jshost("status"), "stale").startswith("yes")
+
+
+def test_a_file_a_function_requires_after_the_start_makes_the_host_stale_when_it_changes(
+    settings, module_project, runtime_dir
+):
+    settings.JS_HOST = managed_js_host(
+        module_project, runtime_dir, CONFIG_FILE="host.config.cjs", RESTART_ON_CHANGE=False
+    )
+    lazy = module_project / "lib" / "lazy.cjs"
+    with managed_hosts(runtime_dir) as manager:
+        assert Function("lazy_require").call(text="x") == "lazy: x"
+        assert wait_until(
+            lambda: str(lazy) in manager.host_status(default_host.config_file)["status"]["config"]["sourceFiles"]
+        )
+        output = jshost("status")
+        assert field(output, "module") == "CommonJS"
+        assert field(output, "stale") == "no"
+        lazy.write_text("module.exports = (text) => `edited: ${text}`;\n")
+        assert field(jshost("status"), "stale").startswith("yes")
 
 
 @pytest.mark.parametrize("action", [["status"], ["stop"], ["restart"], ["logs"]])

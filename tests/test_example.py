@@ -24,12 +24,12 @@ from .example_support import (
     EXAMPLE_PROJECT,
     example_manager,
     example_server,
-    get,
     require_example_build,
 )
-from .support.browser import chromium, wait_for
+from .support.browser import chromium, console_errors, wait_for
 from .support.hosts import free_port
 from .support.processes import alive, children_of, wait_until
+from .support.servers import get
 
 ROOT = re.compile(r'<div id="root">(.*?)</div>\s*<script id="item-counter-props"', re.S)
 PROPS = re.compile(r'<script id="item-counter-props" type="application/json">(.*?)</script>', re.S)
@@ -191,9 +191,7 @@ def test_browser_gets_server_rendered_markup_then_hydrates_it():
                 wait_for(driver, lambda d: count(d) == "42", message=f"count is {count(driver)} after a click")
                 button.click()
                 wait_for(driver, lambda d: count(d) == "43", message=f"count is {count(driver)} after 2 clicks")
-                # React logs a hydration mismatch as a console error.
-                errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-                assert not errors, errors
+                assert not console_errors(driver)  # React logs a hydration mismatch as one
 
 
 def test_example_build_check_names_the_command(monkeypatch):

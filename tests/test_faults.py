@@ -524,19 +524,19 @@ def test_a_config_with_a_syntax_error_unmanaged_raises_config_error_with_the_js_
     assert js_error.startswith("SyntaxError: ")
     with pytest.raises(ConfigError) as caught:
         Function("ok", host=JSHost(broken)).call()
-    assert js_error in str(caught.value)
+    assert str(caught.value).startswith(f"The config file {broken} does not load: {js_error}\n")
     assert f"{broken}:3" in str(caught.value)  # file and line, as node reports them
 
 
-def test_a_config_with_a_syntax_error_managed_raises_process_error_with_the_js_error(managed_faults, faults_project):
+def test_a_config_with_a_syntax_error_managed_raises_config_error_with_the_js_error(managed_faults, faults_project):
     broken = faults_project / "broken.config.js"
     broken.write_text(BROKEN_CONFIG)
     js_error = node_says_about(broken)
-    with pytest.raises(ProcessError) as caught:
+    with pytest.raises(ConfigError) as caught:  # as for a host you run: one rule
         Function("ok", host=JSHost("broken.config.js")).call()
-    assert js_error in str(caught.value)
+    assert str(caught.value).startswith(f"The config file {broken} does not load: {js_error}\n")
     assert f"{broken}:3" in str(caught.value)
-    assert "The host's logfile: " in str(caught.value)
+    assert "(The managed host's logfile: " in str(caught.value)
     assert managed_faults.is_running()  # the manager survives it
     assert Function("hello_world").call() == "Hello, World!"  # and serves the next call
 

@@ -1,14 +1,16 @@
 """The development manager, with real detached managers, real hosts and real Python processes."""
 
+import asyncio
 import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from django_js_host import ConfigError, Function, JSHost, JSHostError, ProcessError
+from django_js_host import ConfigError, ConnectionError, Function, JSHost, ProcessError
 from django_js_host.links.manager import JSHostManager
 
 from .support.managers import (  # noqa: F401
@@ -138,6 +140,22 @@ def test_stop_is_not_an_error_when_the_manager_stops_on_its_own_meanwhile(manage
     assert managed.stop() == status["pid"]
 
 
+def test_a_stopping_manager_is_a_connection_error_not_a_stranger(managed):
+    # While it drains its hosts (here: a call in flight) a manager closes its connections,
+    # or answers a request already on its way 503, GET /status too: either way a manager
+    # going away, not another program.
+    Function("greet").call(name="x")
+    in_flight = threading.Thread(target=Function("slow_echo").call, kwargs={"ms": 1500})
+    in_flight.start()
+    try:
+        time.sleep(0.2)
+        managed._request("POST", "/manager/stop", {})
+        with pytest.raises(ConnectionError):
+            managed.get_status()
+    finally:
+        in_flight.join()
+
+
 def test_a_dead_managed_host_raises_process_error_naming_its_logfile(managed):
     from django_js_host.host import host
 
@@ -159,15 +177,31 @@ def test_changed_js_files_restart_the_managed_host(managed, project):
     assert Function("greet").call(name="old") == "Hello, old!"
     old_pid = host.get_status()["pid"]
     (project / "greeting.js").write_text("module.exports = (name) => 'Howdy, ' + name + '!';\n")
-    assert wait_until(lambda: managed.host_status(host.config_file)["pid"] != old_pid)
-    assert wait_until(lambda: _greet_or_none("new") == "Howdy, new!")
+    # Calls made all along get the old answer or the new one, never an error: one that finds
+    # the host restarting waits for the new one.
+    assert wait_until(lambda: Function("greet").call(name="new") == "Howdy, new!", interval=0.01)
+    assert managed.host_status(host.config_file)["pid"] != old_pid
 
 
-def _greet_or_none(name):
-    try:
-        return Function("greet").call(name=name)
-    except JSHostError:
-        return None  # caught between the old host and the new one
+@pytest.mark.parametrize("style", ["call", "acall"])
+def test_calls_made_while_the_host_restarts_wait_for_the_new_one(managed, style):
+    from django_js_host.host import host
+
+    greet = Function("greet")
+    call = (lambda: greet.call(name="x")) if style == "call" else (lambda: asyncio.run(greet.acall(name="x")))
+    assert call() == "Hello, x!"
+    first_pid = host.get_status()["pid"]
+    restarts = threading.Thread(target=lambda: [managed.restart_host(host.config_file) for _ in range(3)])
+    restarts.start()
+    answers = []
+    while restarts.is_alive():
+        answers.append(call())
+    restarts.join()
+    answers.append(call())
+    assert set(answers) == {"Hello, x!"}  # each call made during a restart waited for its end
+    info = managed.host_status(host.config_file)
+    assert info["restarts"] == 3 and info["pid"] != first_pid
+    assert host.get_status()["pid"] == info["pid"], "the calls went to the new host"
 
 
 def test_with_restart_on_change_off_a_new_process_is_told_the_host_is_stale(
@@ -211,11 +245,25 @@ def test_bad_requests_get_clear_errors_and_the_manager_survives(managed, tmp_pat
 def test_a_host_that_fails_to_start_reports_its_error(managed, project):
     (project / "broken.config.js").write_text("module.exports = {functions: {a() {}}\n")
     host = JSHost("broken.config.js")
-    with pytest.raises(ProcessError, match="(?s)SyntaxError.*logfile"):
+    does_not_load = f"The config file {project}/broken.config.js does not load: SyntaxError"
+    with pytest.raises(ConfigError, match=f"(?s)^{does_not_load}.*logfile"):
         Function("a", host=host).call()
     assert managed.get_status()["hosts"] == [] or all(
         h["state"] != "running" for h in managed.get_status()["hosts"]
     )
+
+
+def test_a_manager_that_never_had_a_host_exits_within_the_disconnect_timeout(managed, settings):
+    from django_js_host.host import host
+
+    settings.JS_HOST = {**settings.JS_HOST, "CONFIG_FILE": "missing.config.js"}
+    with pytest.raises(ConfigError, match="missing.config.js does not exist"):
+        host.connect()  # starts a manager, which starts no host
+    manager_pid = managed.get_status()["pid"]
+    asked = time.monotonic()
+    assert wait_until(lambda: not alive(manager_pid), timeout=30)
+    # As one whose hosts are gone: DISCONNECT_TIMEOUT (0.5 s) after the last request, not 30 s.
+    assert time.monotonic() - asked < DISCONNECT_TIMEOUT + 4
 
 
 def test_private_directory_with_loose_permissions_is_refused(tmp_path):

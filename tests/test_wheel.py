@@ -8,6 +8,8 @@ import zipfile
 
 import pytest
 
+from django_js_host.starter import STARTER_FILES
+
 from .support.hosts import free_port, running_host
 from .support.managers import managed_hosts, runtime_dir  # noqa: F401 (fixture)
 from .support.paths import REPO
@@ -49,9 +51,13 @@ def wheel_with_node_extra(installed_wheel, tmp_path_factory):
 def test_wheel_ships_the_node_host(installed_wheel):
     wheel, _ = installed_wheel
     names = zipfile.ZipFile(wheel).namelist()
-    assert "django_js_host/js/bin/js-host.js" in names
-    assert "django_js_host/js/package.json" in names
-    assert any(name.startswith("django_js_host/js/lib/") for name in names)
+    # Every file of the Node side (the loader hooks are an .mjs among the .js).
+    node_side = {
+        path.relative_to(REPO).as_posix() for path in (REPO / "django_js_host" / "js").rglob("*") if path.is_file()
+    }
+    assert "django_js_host/js/bin/js-host.js" in node_side
+    assert "django_js_host/js/lib/source-hooks.mjs" in node_side
+    assert node_side <= set(names)
     assert "django_js_host/templates/django_js_host/panel.html" in names  # the debug toolbar panel's
     assert not any(name.startswith("tests/") for name in names)
 
@@ -62,6 +68,22 @@ def test_wheel_ships_its_types(installed_wheel, tmp_path):
     # A user's mypy (or editor) over the installed package: without py.typed it would
     # skip it ("missing library stubs or py.typed marker") and see only Any. About 1 s.
     assert mypy_says(tmp_path, "--python-executable", str(python), cwd=tmp_path) == EXPECTED
+
+
+def test_installed_wheel_writes_every_starter_file(installed_wheel, tmp_path):
+    """`jshost init` copies package data: a file missing from setup.cfg would be missing here."""
+    _, python = installed_wheel
+    script = "import sys; from pathlib import Path; from django_js_host.starter import write_starter; "
+    script += "write_starter(Path(sys.argv[1]), react=sys.argv[2] == 'react')"
+    for kind in ("plain", "react"):
+        written, shipped = tmp_path / kind, STARTER_FILES / kind
+        run([str(python), "-c", script, str(written), kind], cwd=tmp_path)
+        assert files_under(written) == files_under(shipped)
+        assert (written / "host.config.js").read_bytes() == (shipped / "host.config.js").read_bytes()
+
+
+def files_under(directory):
+    return sorted(str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file())
 
 
 def test_installed_wheel_calls_a_function_from_outside_the_source_tree(installed_wheel, tmp_path):

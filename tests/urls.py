@@ -1,16 +1,21 @@
-"""A real URLconf for the Django tests: one page per template engine, and pages that report
+"""A real URLconf for the Django tests: one page per template engine; a page that calls one
+function, for the development loop's tests (tests/test_dev_loop.py); and pages that report
 the request ids their calls carried (sync and async views)."""
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import path
 
-from django_js_host import Function
+from django_js_host.function import Function
 
 
 def greeting_page(request, engine):
     context = {"name": request.GET.get("name", "World"), "number": int(request.GET.get("number", 0))}
     return render(request, "greeting_page.html", context, using=engine)
+
+
+def greet_page(request):
+    return HttpResponse(Function("greet").call(name=request.GET.get("name", "World")))
 
 
 def request_ids_page(request):
@@ -27,4 +32,5 @@ urlpatterns = [
     path("async-request-ids/", async_request_ids_page),
     path("django/", greeting_page, {"engine": "django"}),
     path("jinja2/", greeting_page, {"engine": "jinja2"}),
+    path("greet/", greet_page),
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from ..conf import settings
-from ..exceptions import ConfigError
+from ..exceptions import ConfigError, ConnectionError
 from ..transport import unix_url, url_host
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
@@ -56,9 +56,10 @@ class DirectLink:
         # Behind ROOT_URL the host's files may be on another machine: no comparing there.
         return not settings.ROOT_URL and is_stale(status)
 
-    def why_gone(self, status: dict[str, Any] | None) -> None:
-        """Nothing to add to a connection error: we do not run this host."""
-        return None
+    def await_host(self, error: ConnectionError, status: dict[str, Any] | None, deadline: float) -> bool:
+        """Never: the error stands, for we do not run this host and nothing tells us of a
+        new one."""
+        return False
 
 
 def _reachable_host(address: str) -> str:

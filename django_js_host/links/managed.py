@@ -2,7 +2,8 @@
 
 We connect through the manager (which starts the host if need be and counts our
 connection), reach the host on the Unix socket the manager gives, and ask the manager
-why when the host goes away.
+again when the host goes away: a restarted host is waited for, a stopped one asked for
+anew, a dead one reported.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import os
 import time
 
 from ..conf import Verbosity, announce, settings
-from ..exceptions import JSHostError, ProcessError, UnknownHost
+from ..exceptions import ConnectionError, FunctionTimeout, JSHostError, ProcessError, UnknownHost
+from .manager import start_failure
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
 
 # How long a failed call waits for the manager to report that its host died.
 DEATH_NOTICE_TIMEOUT = 2.0
+# How often a call whose host is restarting asks the manager whether the new one is up (a
+# restart takes 100 to 200 ms).
+RESTART_POLL_INTERVAL = 0.02
 
 
 class ManagedLink:
@@ -100,37 +105,56 @@ class ManagedLink:
         self.info = None
         return info
 
-    def why_gone(self, status: dict[str, Any] | None) -> ProcessError | None:
-        """A ProcessError naming the logfile if our host died; None if it did not.
+    def await_host(self, error: ConnectionError, status: dict[str, Any] | None, deadline: float) -> bool:
+        """After ``error`` on our host's socket: True once a connect() may find a host for the
+        call to go to again; otherwise raises why there is none.
 
-        The manager learns of a death a moment after the socket breaks, so wait briefly for
-        its account of how it went; also while the pid still exists, since a dying process
-        closes its sockets before it is gone.
+        A host restarting (its files changed, `jshost restart`) is waited for until
+        ``deadline``: the old one answered every call it had taken before it stopped, so a
+        call it did not answer is sent again. A host that was stopped (`jshost stop`), or went
+        with its manager, is asked for again: connect() starts one. A config that did not load
+        is tried again: connect() raises its JS error if it still does not. A host that died
+        stays down: ProcessError. The manager learns of a death a moment after the socket
+        breaks (a dying process closes its sockets first), so a host it still reports alive
+        is given DEATH_NOTICE_TIMEOUT to be reported dead.
         """
         pid = (status or {}).get("pid")
-        deadline = time.monotonic() + DEATH_NOTICE_TIMEOUT
+        death_notice_deadline = time.monotonic() + DEATH_NOTICE_TIMEOUT
         while True:
             try:
                 info = self.manager.host_status(self.config_file)
-            except UnknownHost:
-                return ProcessError(
-                    f"The JS host for {self.config_file} was stopped (host.stop() or "
-                    "`manage.py jshost stop`); host.connect() starts a new one."
+            except (UnknownHost, ConnectionError):
+                return True
+            state = info["state"]
+            if state == "exited":
+                failure = info.get("startError")
+                if failure is None:
+                    raise self._died(info)
+                if failure["name"] != "ConfigDoesNotLoad":
+                    raise start_failure(self.config_file, {**failure, "logfile": info["logfile"]})
+                return True
+            if state == "running" and info["pid"] != pid:
+                return True
+            now = time.monotonic()
+            if now > deadline:
+                raise FunctionTimeout(
+                    f"The JS host for {self.config_file} was restarting, and was not back within "
+                    f"the call's timeout; its logfile {info['logfile']} says why it takes long."
                 )
-            except JSHostError as error:
-                return ProcessError(
-                    f"The JS host for {self.config_file} is gone, and so is its manager "
-                    f"({error}). Start a new Python process, or call host.connect()."
+            if state == "running" and now > death_notice_deadline:
+                raise ConnectionError(
+                    f"Lost the managed JS host for {self.config_file} at {info['url']} "
+                    f"({error.__cause__ or error}), though its manager says it runs (pid {pid}). "
+                    f"Its logfile {info['logfile']} may say why; host.restart() or "
+                    "`manage.py jshost restart` starts a new one."
                 )
-            if info["state"] == "exited":
-                break
-            if info["pid"] != pid or time.monotonic() > deadline:
-                return None  # a new host, or ours lives on: the connection error stands
-            time.sleep(0.02)
+            time.sleep(RESTART_POLL_INTERVAL)
+
+    def _died(self, info: dict[str, Any]) -> ProcessError:
         exit = info.get("exit") or {}
         how = f"signal {exit['signal']}" if exit.get("signal") else f"exit code {exit.get('code')}"
         return ProcessError(
             f"The JS host for {self.config_file} died ({how}); its logfile {info['logfile']} "
-            "says why. It is not restarted behind your back: call host.restart(), or start a "
-            "new Python process."
+            "says why. It is not restarted behind your back: host.restart() or "
+            "`manage.py jshost restart` starts it again."
         )

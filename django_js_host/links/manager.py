@@ -16,7 +16,7 @@ import json
 import os
 import time
 
-from ..conf import Verbosity, announce, node_not_found, settings
+from ..conf import Verbosity, announce, config_does_not_load, node_not_found, settings
 from ..exceptions import (
     ConfigError,
     ConnectionError,
@@ -135,6 +135,8 @@ class JSHostManager:
         with open(logfile, "ab") as log:
             start_of_this_run = log.tell()
         command = [node, settings.PATH_TO_BIN, "--manager", "--json", "--socket", self.socket_path]
+        # With no host to run, it waits as long as a host outlives its last connection.
+        command += ["--idle-timeout", str(int(settings.DISCONNECT_TIMEOUT * 1000))]
         launched = subprocess.run(
             ["/bin/sh", "-c", 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!', "sh", logfile, *command],
             capture_output=True, text=True, cwd=self.directory, start_new_session=True,
@@ -239,8 +241,11 @@ class JSHostManager:
             answer = json.loads(response.body)
         except (ValueError, RecursionError):
             answer = None
-        if not isinstance(answer, dict) or (path == "/status" and answer.get("type") != "Manager"):
-            # A manager answers every request with a JSON object, and says what it is.
+        # A manager answers every request with a JSON object, and says what it is in its
+        # status (a stopping one answers 503, with no status).
+        if not isinstance(answer, dict) or (
+            path == "/status" and response.status == 200 and answer.get("type") != "Manager"
+        ):
             raise UnexpectedResponse(
                 f"{url} is not a django-js-host manager (it answered {path} with "
                 f"{response.status} {response.content_type or 'and no content type'}); remove "
@@ -253,8 +258,8 @@ class JSHostManager:
                 self._manager_answered_at = url
             return answer
         message = answer.get("message")
-        if answer.get("name") == "HostStartFailed":
-            raise ProcessError(f"{message}\nThe host's logfile: {answer.get('logfile')}")
+        if answer.get("name") in START_FAILURES and payload is not None:
+            raise start_failure(payload["config"], answer)
         if response.status == 400:
             raise ConfigError(f"The manager refused {path}: {message}")
         if response.status == 404 and answer.get("name") == "UnknownHost":
@@ -266,6 +271,20 @@ class JSHostManager:
             response.status,
             response.body,
         )
+
+
+# What the manager calls a host that could not start (js/lib/host-process.js).
+START_FAILURES = frozenset({"HostStartFailed", "ConfigDoesNotLoad"})
+
+
+def start_failure(config_file: str, failure: dict[str, Any]) -> ConfigError | ProcessError:
+    """The error for a host the manager could not start, from its account ``failure``
+    ({name, message, logfile}): ConfigError for a config that does not load, as for a host
+    you run; ProcessError for anything else."""
+    logfile = failure.get("logfile")
+    if failure["name"] == "ConfigDoesNotLoad":
+        return config_does_not_load(config_file, failure["message"], logfile)
+    return ProcessError(f"{failure['message']}\nThe host's logfile: {logfile}")
 
 
 def _is_alive(pid: int) -> bool:

@@ -1,6 +1,6 @@
 // The component of the example's home page. One source, two builds (npm run build:example):
 // esbuild bundles it for the browser (client.jsx hydrates it) and compiles it for Node
-// (dist/server/ItemCounter.js, which the host requires to render it with renderToString).
+// (dist/server/ItemCounter.js, which the host imports to render it with renderToString).
 import {useEffect, useState} from 'react';
 
 export default function ItemCounter({items, start}) {

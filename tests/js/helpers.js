@@ -9,7 +9,8 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 
-const BIN = path.resolve(__dirname, '../../django_js_host/js/bin/js-host.js');
+const REPO = path.resolve(__dirname, '../..');
+const BIN = path.join(REPO, 'django_js_host/js/bin/js-host.js');
 const STOP_TIMEOUT = 5000;
 const START_TIMEOUT = 10000;
 
@@ -24,6 +25,15 @@ function sha1(bytes) {
 // A fresh temp dir for files a test writes (bad configs, logfiles); removed by the caller.
 function makeTempDir() {
   return fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'js-host-test-')));
+}
+
+// A copy of tests/fixtures/module-project (a "type": "module" project) in `dir` (a fresh
+// temp dir by default), for tests that edit its files; its node_modules is the repository's
+// (a symlink), as `npm ci` installed it. Removed by the caller.
+function copyModuleProject(dir = makeTempDir()) {
+  fs.cpSync(path.join(REPO, 'tests/fixtures/module-project'), dir, {recursive: true});
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
 }
 
 function spawnBin(args, options) {
@@ -154,4 +164,4 @@ async function waitFor(predicate, {timeout = 3000, what = 'condition'} = {}) {
   }
 }
 
-module.exports = {BIN, fixture, sha1, makeTempDir, spawnBin, readFirstLine, runCli, request, startHost, waitFor, waitForExit};
+module.exports = {BIN, fixture, sha1, makeTempDir, copyModuleProject, spawnBin, readFirstLine, runCli, request, startHost, waitFor, waitForExit};

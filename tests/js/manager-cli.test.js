@@ -38,6 +38,8 @@ describe('manager command line', () => {
       [['--manager', '--socket', '/tmp/x.sock', FUNCTIONS_CONFIG], /^js-host: --manager takes no CONFIG path/],
       [['--manager', '--socket', '/tmp/x.sock', '--config'], /^js-host: --config does not go with --manager/],
       [[FUNCTIONS_CONFIG, '--detach'], /^js-host: --detach only goes with --manager/],
+      [[FUNCTIONS_CONFIG, '--idle-timeout', '100'], /^js-host: --idle-timeout only goes with --manager/],
+      [['--manager', '--socket', '/tmp/x.sock', '--idle-timeout', '1.5'], /^js-host: --idle-timeout must be a whole number of milliseconds up to 2147483647, got "1.5"/],
     ]) {
       const {code, stderr} = await runCli(args);
       assert.equal(code, 2, args.join(' '));
@@ -264,13 +266,35 @@ describe('manager start-up', () => {
 
   test('an idle manager keeps answering, and its timers do not hold up SIGTERM', () =>
     withManager(async (manager) => {
-      // It exits by itself after 30 s without a host request: too long to wait for here.
+      // It exits by itself 5 s after its last request (--idle-timeout): well after this.
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal((await manager.get('/status')).status, 200);
       const stopping = Date.now();
       assert.deepEqual(await manager.stop(), {code: 0, signal: null});
       assert.ok(Date.now() - stopping < 3000);
     }));
+});
+
+describe('a manager that never had a host', () => {
+  test('exits --idle-timeout ms after its last request, as a host outlives its last connection', async () => {
+    const runDir = makeRunDir();
+    const manager = await startManager(runDir, {args: ['--idle-timeout', '700']});
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal((await manager.get('/status')).status, 200, 'still there: a request restarts the wait');
+      // A request that starts no host (its config does not exist) counts as one too.
+      const asked = Date.now();
+      assert.equal((await manager.post('/host/connect', {config: path.join(runDir.dir, 'missing.config.js')})).status, 400);
+      assert.deepEqual(await manager.exited, {code: 0, signal: null});
+      const waited = Date.now() - asked;
+      assert.ok(waited >= 600 && waited < 3000, `exited ${waited} ms after the last request`);
+      assert.match(manager.output.stdout, /manager stopping \(no host requested for 700ms\)/);
+      assert.ok(!fs.existsSync(runDir.socket), 'its socket went with it');
+    } finally {
+      await manager.stop();
+      runDir.remove();
+    }
+  });
 });
 
 describe('stopping the manager', () => {

@@ -41,6 +41,7 @@ describe('starting hosts', () => {
         'restarts',
         'exit',
         'stale',
+        'startError',
         'status',
         'started',
       ]);
@@ -53,6 +54,7 @@ describe('starting hosts', () => {
       assert.equal(info.connections, 0);
       assert.equal(info.restarts, 0);
       assert.equal(info.exit, null);
+      assert.equal(info.startError, null);
       assert.equal(info.stale, false);
       assert.equal(info.started, true);
       assert.ok(!Number.isNaN(Date.parse(info.startedAt)));

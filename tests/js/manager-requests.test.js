@@ -113,11 +113,11 @@ describe('a config that does not load', () => {
     manager = await startManager(runDir);
   });
 
-  test('500 HostStartFailed with the SyntaxError, its logfile, and no host process left', async () => {
+  test('500 ConfigDoesNotLoad with the SyntaxError as the host said it, its logfile, and no host process left', async () => {
     const config = path.join(runDir.dir, 'syntax.config.js');
     fs.writeFileSync(config, 'module.exports = {\n  functions: {\n    a: 1\n    b: 2\n  }\n};\n');
     const res = await manager.post('/host/connect', {config, owner: process.pid, connection: 'c', disconnectTimeout: 60000});
-    const body = assertRefused(res, 500, 'HostStartFailed', new RegExp(`^${config} failed to start: js-host: cannot load config file ${config}: SyntaxError: Unexpected identifier`));
+    const body = assertRefused(res, 500, 'ConfigDoesNotLoad', new RegExp(`^js-host: cannot load config file ${config}: SyntaxError: Unexpected identifier`));
     assert.ok(body.message.includes(`${config}:4\n`), body.message);
     assert.match(body.logfile, /host-syntax\.config-[0-9a-f]{10}\.log$/);
     assert.match(fs.readFileSync(body.logfile, 'utf8'), /SyntaxError: Unexpected identifier/);
@@ -126,6 +126,7 @@ describe('a config that does not load', () => {
     assert.equal(info.state, 'exited');
     assert.deepEqual(info.exit, {code: 1, signal: null});
     assert.equal(info.connections, 0, 'a failed connect registers no connection');
+    assert.deepEqual(info.startError, {name: 'ConfigDoesNotLoad', message: body.message}, 'kept for whoever asks next');
     const children = childPids(manager.child.pid);
     if (children) assert.deepEqual(children, []);
     if (info.pid) await assertGone(info.pid);
@@ -136,6 +137,7 @@ describe('a config that does not load', () => {
     const fixed = await manager.post('/host/start', {config});
     assert.equal(fixed.status, 200, fixed.text);
     assert.equal(fixed.json().state, 'running');
+    assert.equal(fixed.json().startError, null);
     assert.equal((await manager.post('/host/stop', {config})).status, 200);
     await assertGone(fixed.json().pid);
   });
@@ -146,7 +148,9 @@ describe('a config that does not load', () => {
     const res = await manager.post('/host/start', {config});
     const body = assertRefused(res, 500, 'HostStartFailed', /failed to start: giving up$/);
     assert.ok(body.logfile);
-    assert.deepEqual((await manager.post('/host/status', {config})).json().exit, {code: 3, signal: null});
+    const info = (await manager.post('/host/status', {config})).json();
+    assert.deepEqual(info.exit, {code: 3, signal: null});
+    assert.deepEqual(info.startError, {name: 'HostStartFailed', message: body.message}, 'not a config that does not load');
     const children = childPids(manager.child.pid);
     if (children) assert.deepEqual(children, []);
     assert.equal((await manager.get('/status')).status, 200);

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const {describe, test} = require('node:test');
 
-const {request} = require('./helpers');
+const {copyModuleProject, request} = require('./helpers');
 const {assertGone, waitForHost, withManager} = require('./manager-helpers');
 
 // A project whose config requires a helper, which is the file the tests edit.
@@ -26,10 +26,11 @@ async function greet(info) {
 }
 
 // Each test gets a manager (withManager: stopped afterwards, every host pid it reported
-// checked gone) and a project in the manager's private directory.
-function withProject(body) {
+// checked gone) and a project in the manager's private directory: makeProject's, or
+// makeFiles(dir)'s.
+function withProject(body, makeFiles = makeProject) {
   return withManager(async (manager, runDir) => {
-    const project = makeProject(runDir.dir);
+    const project = makeFiles(runDir.dir);
     const connect = async (options = {}) => {
       const res = await manager.post('/host/connect', {config: project.config, owner: process.pid, connection: 'c', ...options});
       assert.equal(res.status, 200, res.text);
@@ -114,6 +115,8 @@ describe('restartOnChange', () => {
       const broken = await waitFor((host) => host.state === 'exited', 'the failed restart');
       assert.deepEqual(broken.exit, {code: 1, signal: null});
       assert.equal(broken.connections, 1);
+      assert.equal(broken.startError.name, 'ConfigDoesNotLoad');
+      assert.match(broken.startError.message, new RegExp(`${helper}:1\n`), 'the JS error names file and line');
       assert.match(manager.output.stderr, /host failed to start: .*host\.config\.js \(files changed: .*greeting\.js; logfile .*\)\n.*SyntaxError/);
       assert.match(fs.readFileSync(info.logfile, 'utf8'), /SyntaxError: Invalid or unexpected token/);
       assert.equal((await manager.get('/status')).status, 200, 'the manager is fine');
@@ -121,7 +124,59 @@ describe('restartOnChange', () => {
       fs.writeFileSync(helper, "module.exports = 'Fixed';\n");
       const fixed = await waitFor((host) => host.state === 'running' && host.pid !== info.pid, 'the fixed start');
       assert.equal(fixed.socket, info.socket);
+      assert.equal(fixed.startError, null);
       assert.equal(await greet(fixed), 'Fixed');
       assert.equal((await manager.post('/host/status', {config})).json().stale, false);
     }));
+});
+
+describe('ES modules, and files loaded after the start', () => {
+  // The module project (tests/fixtures/module-project), served from `configName`.
+  const moduleProject = (configName) => (dir) => {
+    const root = copyModuleProject(path.join(dir, 'project'));
+    return {root, config: path.join(root, configName)};
+  };
+
+  async function call(info, name, kwargs) {
+    const res = await request(info.socket, {path: `/function/${name}`, body: JSON.stringify(kwargs)});
+    assert.equal(res.status, 200, res.text);
+    return res.text;
+  }
+
+  test('editing a module that an ES module config imports through another restarts the host', () =>
+    withProject(async ({manager, root, connect, waitFor}) => {
+      const info = await connect({restartOnChange: true});
+      assert.equal(await call(info, 'shout', {text: 'hi'}), 'HI!');
+      const punctuation = path.join(root, 'lib', 'punctuation.mjs');
+      fs.writeFileSync(punctuation, "export const EXCLAMATION = '?!';\n");
+      const restarted = await waitFor((host) => host.pid !== info.pid && host.state === 'running', 'a restart');
+      assert.equal(await call(restarted, 'shout', {text: 'hi'}), 'HI?!');
+      assert.match(manager.output.stdout, new RegExp(`host restarting: .* \\(files changed: ${punctuation}\\)\\n`));
+    }, moduleProject('host.config.js')));
+
+  test('a module a function import()s at its first call is watched from then on', () =>
+    withProject(async ({root, connect, waitFor}) => {
+      const lazy = path.join(root, 'lib', 'lazy.mjs');
+      const info = await connect({restartOnChange: true});
+      assert.ok(!info.status.config.sourceFiles.includes(lazy), 'not loaded yet');
+      assert.equal(await call(info, 'lazy_import', {text: 'x'}), 'lazy: x');
+      await waitFor((host) => host.status.config.sourceFiles.includes(lazy), 'the host to report it');
+      fs.writeFileSync(lazy, 'export const describe = (text) => `edited: ${text}`;\n');
+      const restarted = await waitFor((host) => host.pid !== info.pid && host.state === 'running', 'a restart');
+      assert.equal(await call(restarted, 'lazy_import', {text: 'x'}), 'edited: x');
+    }, moduleProject('host.config.js')));
+
+  test('a file a function require()s at its first call makes the host stale once it changes', () =>
+    withProject(async ({manager, config, root, connect, waitFor}) => {
+      const lazy = path.join(root, 'lib', 'lazy.cjs');
+      const info = await connect();
+      assert.equal(await call(info, 'lazy_require', {text: 'x'}), 'lazy: x');
+      const reported = await waitFor((host) => host.status.config.sourceFiles.includes(lazy), 'the host to report it');
+      assert.equal(reported.stale, false);
+      fs.writeFileSync(lazy, 'module.exports = (text) => `edited: ${text}`;\n');
+      const stale = (await manager.post('/host/status', {config})).json();
+      assert.equal(stale.stale, true);
+      assert.equal(stale.pid, info.pid, 'no restart without restartOnChange');
+      assert.equal(await call(info, 'lazy_require', {text: 'x'}), 'lazy: x', 'still the old code');
+    }, moduleProject('host.config.cjs')));
 });

@@ -48,6 +48,7 @@ describe('GET /status', () => {
       'functions',
       'configFile',
       'configHash',
+      'configFormat',
       'sourceFiles',
       'sourceHash',
     ]);
@@ -57,6 +58,7 @@ describe('GET /status', () => {
     assert.equal(status.config.socket, null);
     assert.deepEqual(status.config.functions, [...status.config.functions].sort());
     assert.match(status.config.configHash, /^[0-9a-f]{40}$/);
+    assert.equal(status.config.configFormat, 'commonjs');
   });
 
   test('refuses other methods with 405 and Allow', async () => {
@@ -209,6 +211,15 @@ describe('function styles', () => {
   test('returning a promise', async () => {
     const res = await host.call('promise_upper', {text: 'shout'});
     assert.equal(res.text, 'SHOUT');
+  });
+
+  test('a function that declares no callback answers with what it returns, synchronously too', async () => {
+    const res = await host.call('shout', {text: 'shout'});
+    assert.equal(res.status, 200);
+    assert.equal(res.text, 'SHOUT');
+    const nothing = await host.call('returns_nothing');
+    assert.equal(nothing.status, 200);
+    assert.equal(nothing.text, 'null');
   });
 
   test('an async function that declares a callback answers through the callback', async () => {

@@ -8,7 +8,7 @@ const path = require('node:path');
 const {after, before, describe, test} = require('node:test');
 
 const {sourceHash} = require('../../django_js_host/js/lib/protocol');
-const {makeTempDir, runCli, sha1, startHost} = require('./helpers');
+const {copyModuleProject, makeTempDir, runCli, sha1, startHost} = require('./helpers');
 
 // The recipe, written out again the way Python does it, over the paths in the order given.
 function expectedSourceHash(paths) {
@@ -80,4 +80,45 @@ describe('sourceFiles and sourceHash', () => {
     }
     assert.equal(sourceHash([config, helper]), before);
   });
+});
+
+describe('files loaded after the start', () => {
+  let dir;
+  before(() => {
+    dir = copyModuleProject();
+  });
+  after(() => fs.rmSync(dir, {recursive: true, force: true}));
+
+  // GET /status once it lists `file` (a lazy import() is heard of a moment after it resolved).
+  async function statusListing(host, file) {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const status = (await host.request({method: 'GET', path: '/status'})).json();
+      if (status.config.sourceFiles.includes(file) || Date.now() > deadline) return status;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  for (const [configName, name, lazyName] of [
+    ['host.config.js', 'lazy_import', 'lazy.mjs'],
+    ['host.config.cjs', 'lazy_require', 'lazy.cjs'],
+  ]) {
+    test(`a file a function loads at its first call (${name}) is a source from then on, hashed as loaded`, async () => {
+      const lazy = path.join(dir, 'lib', lazyName);
+      const host = await startHost(path.join(dir, configName), {cwd: dir});
+      try {
+        assert.ok(!host.status.config.sourceFiles.includes(lazy));
+        assert.equal((await host.call(name, {text: 'x'})).text, 'lazy: x');
+        const {config} = await statusListing(host, lazy);
+        assert.ok(config.sourceFiles.includes(lazy), JSON.stringify(config.sourceFiles));
+        assert.equal(config.sourceHash, expectedSourceHash(config.sourceFiles));
+        fs.writeFileSync(lazy, `${fs.readFileSync(lazy, 'utf8')}// edited\n`);
+        const edited = (await host.request({method: 'GET', path: '/status'})).json().config;
+        assert.equal(edited.sourceHash, config.sourceHash, 'the hash of the files as loaded');
+        assert.notEqual(expectedSourceHash(edited.sourceFiles), edited.sourceHash, 'so Python sees it stale');
+      } finally {
+        await host.stop();
+      }
+    });
+  }
 });

@@ -1,5 +1,5 @@
-"""A headless Chromium driven by Selenium, for the browser tests (Debian's chromium and
-chromium-driver: `.ci/run` installs them). Every browser process is stopped by PID."""
+"""Debian's headless Chromium driven by Selenium, for the tests that load pages in a browser
+(the example site, the `jshost init --react` starter); every browser process stopped by PID."""
 
 import os
 import shutil
@@ -58,8 +58,8 @@ def chromium(javascript=True):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    marker = ("DJANGO_JS_HOST_EXAMPLE_BROWSER", uuid.uuid4().hex)
-    profile = tempfile.mkdtemp(prefix="example-chromium-")
+    marker = ("DJANGO_JS_HOST_TEST_BROWSER", uuid.uuid4().hex)
+    profile = tempfile.mkdtemp(prefix="test-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in CHROMIUM_ARGUMENTS:
@@ -88,3 +88,13 @@ def wait_for(driver, condition, timeout=10, message=""):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout).until(condition, message)
+
+
+def console_errors(driver):
+    """The page's console errors so far (React reports a hydration mismatch as one), but for
+    the /favicon.ico that Chromium asks for on its own, and that a page may not have."""
+    return [
+        entry
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and "/favicon.ico - " not in entry["message"]
+    ]

@@ -10,13 +10,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from .hosts import FIXTURES, free_port, js_host_for_test, running_host, write_config
 from .paths import REPO
-from .processes import children_of
+from .processes import children_of, wait_until
 
 SITE_CONFIG = FIXTURES / "django" / "site.config.js"
 
@@ -89,8 +93,80 @@ def start_django(directory, js_host, *args, **settings):
     )  # fmt: skip
 
 
-def stop_process_tree(process, sig=signal.SIGTERM, timeout=10):
-    """Signal ``process``'s children, then ``process``, each by PID; wait; return (rc, out, err)."""
+class RunningServer:
+    """``python -m django runserver`` with its autoreloader, on a free port, as a developer
+    runs it. What it prints is read all along (a pipe nobody reads would fill with its
+    request log and stop it), and kept in ``out`` and ``err``."""
+
+    def __init__(self, directory, js_host, **settings):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = start_django(
+            directory, js_host, "runserver", f"127.0.0.1:{port}", ALLOWED_HOSTS=["127.0.0.1"], **settings
+        )
+        self._lines = {"out": [], "err": []}
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, self._lines[name]), daemon=True)
+            for name, stream in (("out", self.process.stdout), ("err", self.process.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, lines):
+        for line in stream:
+            lines.append(line)
+
+    @property
+    def out(self):
+        return "".join(self._lines["out"])
+
+    @property
+    def err(self):
+        return "".join(self._lines["err"])
+
+    def get(self, path):
+        """(status, body) of GET ``path``; (None, reason) when nothing answers."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError as error:
+            return None, str(error)
+
+    def serving_pid(self):
+        """The pid of the process that serves: the autoreloader's child, which it replaces
+        when a file it watches changes."""
+        children = children_of(self.process.pid)
+        return children[0] if len(children) == 1 else None
+
+    def stop(self, timeout=10):
+        signal_process_tree(self.process, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for reader in self._readers:
+            reader.join(timeout)  # at the end of its pipe, now that the process is gone
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
+@contextmanager
+def running_server(directory, js_host, **settings):
+    """A RunningServer, serving once this yields; stopped with its child, by PID."""
+    server = RunningServer(directory, js_host, **settings)
+    try:
+        assert wait_until(lambda: server.get("/")[0] is not None, timeout=30), server.err
+        yield server
+    finally:
+        server.stop()
+
+
+def signal_process_tree(process, sig):
+    """Signal ``process``'s children, then ``process``, each by PID."""
     for child in children_of(process.pid):
         try:
             os.kill(child, sig)
@@ -98,6 +174,11 @@ def stop_process_tree(process, sig=signal.SIGTERM, timeout=10):
             pass
     if process.poll() is None:
         process.send_signal(sig)
+
+
+def stop_process_tree(process, sig=signal.SIGTERM, timeout=10):
+    """Signal ``process``'s children, then ``process``, each by PID; wait; return (rc, out, err)."""
+    signal_process_tree(process, sig)
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -70,6 +70,9 @@ only, in a directory that only you can enter (mode 700), which is what keeps it 
 its hosts' sockets and logfiles go in that directory too.
   --socket PATH    the manager's socket
   --detach         start the manager in the background and exit once it listens
+  --idle-timeout MS
+                   a manager that has had no host exits MS milliseconds after its last
+                   request (default 5000); one whose hosts have all stopped, at once
 `;
 
 const OPTIONS = {
@@ -83,12 +86,13 @@ const OPTIONS = {
   manager: {type: 'boolean'},
   socket: {type: 'string'},
   detach: {type: 'boolean'},
+  'idle-timeout': {type: 'string'},
   workers: {type: 'string'},
   'max-requests': {type: 'string'},
   'max-requests-jitter': {type: 'string'},
   'max-memory': {type: 'string'},
 };
-const MANAGER_ONLY = ['detach'];
+const MANAGER_ONLY = ['detach', 'idle-timeout'];
 
 // How long an exit waits for the last log lines to be written out.
 const FLUSH_TIMEOUT = 1000;
@@ -180,7 +184,17 @@ function parseManagerOptions(values, positionals) {
     logfile: values.logfile,
     json: Boolean(values.json),
     detach: Boolean(values.detach),
+    idleTimeout: values['idle-timeout'] === undefined ? undefined : parseMilliseconds(values['idle-timeout'], '--idle-timeout'),
   };
+}
+
+function parseMilliseconds(value, flag) {
+  const number = Number(value);
+  // setTimeout() fires at once for anything longer than 2 ** 31 - 1.
+  if (!/^\d+$/.test(value) || number > 2 ** 31 - 1) {
+    throw new Error(`${flag} must be a whole number of milliseconds up to ${2 ** 31 - 1}, got ${JSON.stringify(value)}`);
+  }
+  return number;
 }
 
 // The logger of a host process, or null after exiting 1 if the logfile cannot be opened.
@@ -197,6 +211,7 @@ function openHostLogger(values, holdStdout = values.json) {
 // --workers worker plays clusterWorkerRole (../lib/cluster-worker.js) instead.
 function standaloneRole(logger, values) {
   const {stopWhenOrphanedAndIdle} = require('../lib/orphan');
+  const {reportSourcesToManager} = require('../lib/sources');
   return {
     label: 'Host',
     statusExtras: undefined,
@@ -204,13 +219,15 @@ function standaloneRole(logger, values) {
     bindSocket: undefined,
     overrides: (overrides) => overrides,
     reportStartFailure: (text) => logger.error(text),
-    listening(host) {
-      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : listeningLine(host.location()));
-    },
     // `drain(why)` drains the host and exits; called again, it cuts what is left.
-    onStopRequest(drain, host) {
+    onStopRequest(drain) {
       process.on('SIGTERM', drain);
       process.on('SIGINT', drain);
+    },
+    listening(host, drain) {
+      reportSourcesToManager(host.config.sources);
+      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : listeningLine(host.location()));
+      // Last: it takes away the managed-host mark that reportSourcesToManager reads.
       stopWhenOrphanedAndIdle(host.server, drain);
     },
   };
@@ -240,7 +257,7 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
 
   let config;
   try {
-    config = loadConfig(configPath, role.overrides(overrides));
+    config = await loadConfig(configPath, role.overrides(overrides));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     failToStart(`js-host: ${err.message}`);
@@ -253,7 +270,6 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
     failToStart(`js-host: cannot listen on ${describeLocation(config)}: ${describeListenError(err)}`);
     return;
   }
-  role.listening(host);
 
   let stopping = false;
   const stop = async (why) => {
@@ -269,7 +285,10 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
     logger.info(`${role.label} stopped`);
     flushAndExit(logger, 0);
   };
+  // Before anyone learns that it listens: a SIGTERM sent as soon as the status line is read
+  // must drain the host (and remove its socket file), not kill it with Node's default.
   role.onStopRequest(stop, host);
+  role.listening(host, stop);
 }
 
 // `--workers N`: this process is the primary; it forks the workers (this same command line,
@@ -296,13 +315,13 @@ function serveCluster(values, {workers}) {
 
 // `--config`: stdout carries exactly the one status line (Python parses all of it), so what
 // the config prints while loading goes to stderr.
-function printConfigStatus(configPath, overrides) {
+async function printConfigStatus(configPath, overrides) {
   const {hostStatus} = require('../lib/host');
   const stdoutWrite = process.stdout.write;
   process.stdout.write = process.stderr.write.bind(process.stderr);
   let config;
   try {
-    config = loadConfig(configPath, overrides);
+    config = await loadConfig(configPath, overrides);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     return exitWith(1, process.stderr, `js-host: ${err.message}\n`);
@@ -316,7 +335,7 @@ function printConfigStatus(configPath, overrides) {
 // stdout and stderr, copied to --logfile if given. Stdout is held back until the line saying
 // it listens, which comes first in both modes. Every way it fails to start is also reported
 // to a `--detach` parent, which prints it.
-async function runManager({socketPath, logfile, json}) {
+async function runManager({socketPath, logfile, json, idleTimeout}) {
   const {checkPrivateDirectory, PrivateDirectoryError} = require('../lib/access');
   const {reportStart} = require('../lib/detach');
   const {createManager} = require('../lib/manager');
@@ -340,7 +359,7 @@ async function runManager({socketPath, logfile, json}) {
     failToStart(`js-host: ${err.message}`);
     return;
   }
-  const manager = createManager({socketPath, runDir: logDir, logger, bin: __filename});
+  const manager = createManager({socketPath, runDir: logDir, logger, bin: __filename, idleTimeout});
   // Whatever way this process ends, no host is left behind.
   process.on('exit', manager.signalHosts);
   process.on('uncaughtException', (err) => {
@@ -365,9 +384,10 @@ async function runManager({socketPath, logfile, json}) {
 
 // The manager command line again, without --detach and --logfile: the detached manager's
 // stdout and stderr are the logfile itself.
-async function runDetachedManager({socketPath, logfile, json}) {
+async function runDetachedManager({socketPath, logfile, json, idleTimeout}) {
   const {startDetached} = require('../lib/detach');
   const args = [__filename, '--manager', '--socket', socketPath];
+  if (idleTimeout !== undefined) args.push('--idle-timeout', String(idleTimeout));
   let line;
   try {
     line = await startDetached(json ? [...args, '--json'] : args, logfile);

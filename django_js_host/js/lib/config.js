@@ -3,13 +3,14 @@
 // once, naming the file, so that `js-host CONFIG --config` doubles as a config check for
 // the Python side before it starts anything.
 
-const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 
-const {CALLABLE_NAME, isCallableName, sourceHash} = require('./protocol');
-const {sourceFilesLoadedSince} = require('./sources');
+const {ConfigError, describeType} = require('./config-error');
+const {runConfigFile} = require('./config-module');
+const {CALLABLE_NAME, isCallableName, sha1} = require('./protocol');
+const {trackSources} = require('./sources');
 const {checkSocketPath} = require('./unix-socket');
 
 // The environment variable holding the host's token; it wins over the config's `token`,
@@ -63,18 +64,6 @@ const BYTE_SIZE = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*$/i;
 const HOST_NAME = /^[a-z0-9_.-]+$/i;
 // What a header value can carry unchanged: visible ASCII, no spaces (the ends are trimmed).
 const TOKEN_TEXT = /^[\x21-\x7e]+$/;
-
-// A problem with a value, as opposed to JS code that failed: no stack is worth showing.
-class ConfigError extends Error {}
-ConfigError.prototype.name = 'ConfigError';
-
-function describeType(value) {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  const type = typeof value;
-  if (type === 'undefined') return 'undefined';
-  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
-}
 
 function parsePort(value, source) {
   const text = String(value);
@@ -188,10 +177,11 @@ function collectFunctions(functions = {}) {
   return byName;
 }
 
-// `configDir`: where a relative socket path starts. `env`: where JS_HOST_TOKEN is read.
-function checkConfig(exported, overrides, configDir, env) {
+// `exportedAs`: what the config object is called in messages (module.exports, the default
+// export ...). `configDir`: where a relative socket path starts. `env`: where JS_HOST_TOKEN is read.
+function checkConfig(exported, exportedAs, overrides, configDir, env) {
   if (exported === null || typeof exported !== 'object' || Array.isArray(exported)) {
-    throw new ConfigError(`module.exports must be an object like {functions: {name: fn}}, got ${describeType(exported)}`);
+    throw new ConfigError(`${exportedAs} must be an object like {functions: {name: fn}}, got ${describeType(exported)}`);
   }
   const setting = (key) => (exported[key] === undefined ? DEFAULTS[key] : exported[key]);
   const socket = parseSocketPath(setting('socket'), 'socket', configDir);
@@ -223,19 +213,11 @@ function parseLimits(setting) {
   return limits;
 }
 
-// A caught SyntaxError's stack already starts with "file:line", the offending source line
-// and a caret (node decorates it at compile time), so the stack is the useful part.
-function describeLoadError(err) {
-  if (err instanceof ConfigError) return err.message;
-  if (!(err instanceof Error)) return `${describeType(err)} was thrown: ${String(err)}`;
-  const headline = `${err.name}: ${err.message}`;
-  const stack = String(err.stack || '');
-  return stack.startsWith(headline) ? stack : `${headline}\n${stack}`;
-}
-
-// `overrides` holds already-parsed CLI values ({address, port, socket}); they win over the
-// file. `env` is where the token may come from (JS_HOST_TOKEN).
-function loadConfig(configPath, overrides = {}, env = process.env) {
+// Resolves with the config: the checked values, the functions, and `sources` (sources.js's
+// tracker of the files it loaded, then and later). `overrides` holds already-parsed CLI values
+// ({address, port, socket}); they win over the file. `env` is where the token may come from
+// (JS_HOST_TOKEN).
+async function loadConfig(configPath, overrides = {}, env = process.env) {
   let configFile = path.resolve(configPath);
   let source;
   try {
@@ -246,17 +228,20 @@ function loadConfig(configPath, overrides = {}, env = process.env) {
     throw new ConfigError(`cannot load config file ${configFile}: ${err.message}`);
   }
   try {
-    // Hashed as read just before require(), so the hash describes the code that was
-    // loaded; Python compares it with the file on disk to notice a stale host.
-    const configHash = crypto.createHash('sha1').update(source).digest('hex');
-    // Every file the require() below loads is a source of this host (see sources.js):
-    // the manager restarts the host, and Python calls it stale, when one of them changes.
-    const cachedBefore = new Set(Object.keys(require.cache));
-    const exported = require(configFile);
-    const sourceFiles = sourceFilesLoadedSince(cachedBefore, configFile);
-    return {configFile, configHash, sourceFiles, sourceHash: sourceHash(sourceFiles), ...checkConfig(exported, overrides, path.dirname(configFile), env)};
+    // Hashed as read just before it runs, so the hash describes the code that was loaded;
+    // Python compares it with the file on disk to notice a stale host.
+    const configHash = sha1(source);
+    // Every file loaded from now on is a source of this host: the manager restarts the
+    // host, and Python calls it stale, when one of them changes.
+    const sources = trackSources();
+    sources.noteConfig(configFile, configHash);
+    const {exported, exportedAs, format} = await runConfigFile(configFile, sources);
+    await sources.settled();
+    return {configFile, configHash, configFormat: format, sources, ...checkConfig(exported, exportedAs, overrides, path.dirname(configFile), env)};
   } catch (err) {
-    throw new ConfigError(`cannot load config file ${configFile}: ${describeLoadError(err)}`);
+    // Anything else was thrown by the config's own code (a getter of its exports, say).
+    const text = err instanceof ConfigError ? err.message : String(err?.stack ?? err);
+    throw new ConfigError(`cannot load config file ${configFile}: ${text}`);
   }
 }
 

@@ -8,6 +8,7 @@ const {spawn} = require('node:child_process');
 
 const {TOKEN_ENV} = require('./config');
 const {MANAGED_HOST_ENV} = require('./orphan');
+const {SOURCES_MESSAGE} = require('./sources');
 
 // A host that has not reported its status by then is stuck (a config waiting on something
 // that never comes); it is killed rather than left behind.
@@ -20,14 +21,25 @@ const STDERR_KEPT = 64 * 1024;
 class HostStartFailed extends Error {}
 HostStartFailed.prototype.name = 'HostStartFailed';
 
+// The most common failure, and the user's to fix: the host's config file (or a file it
+// loads) does not load. Its message is what the host said: the JS error, with file and line.
+class ConfigDoesNotLoad extends HostStartFailed {}
+ConfigDoesNotLoad.prototype.name = 'ConfigDoesNotLoad';
+
+// How js-host.js begins the line it exits with when its config does not load (config.js's
+// ConfigError): tests/js/manager-requests.test.js and manager-sources.test.js hold the two
+// together.
+const LOAD_FAILURE = /^js-host: cannot load config file /;
+
 function describeExit({code, signal}) {
   return signal ? `killed by ${signal}` : `exit code ${code}`;
 }
 
 // Resolves with {pid, status, exited, stop()} once the host listens; `exited` resolves with
 // {code, signal} when the process ends. Rejects with HostStartFailed (its `exit` says how
-// the process ended) after making sure the process is gone.
-function startHostProcess({bin, config, socket, cwd, logfile}) {
+// the process ended) after making sure the process is gone. onSources({sourceFiles,
+// sourceHash}) is called when the host has loaded more files since.
+function startHostProcess({bin, config, socket, cwd, logfile, onSources = () => {}}) {
   return new Promise((resolve, reject) => {
     const args = [bin, config, '--socket', socket, '--json', '--logfile', logfile];
     // A managed host is reached through the private directory only: a JS_HOST_TOKEN
@@ -43,6 +55,15 @@ function startHostProcess({bin, config, socket, cwd, logfile}) {
     let stdout = '';
     let stderr = '';
     let settled = false;
+    // Files loaded before the status line was read are folded into it: the IPC channel and
+    // stdout are two pipes, read in no set order.
+    let loadedSince = null;
+    child.on('message', (message) => {
+      if (message?.type !== SOURCES_MESSAGE) return;
+      const sources = {sourceFiles: message.sourceFiles, sourceHash: message.sourceHash};
+      if (settled) onSources(sources);
+      else loadedSince = sources;
+    });
 
     // A host that exited on its own said why on stderr (the JS error); one that was killed
     // needs the reason first.
@@ -54,7 +75,9 @@ function startHostProcess({bin, config, socket, cwd, logfile}) {
       const exit = child.pid === undefined ? null : await exited;
       const said = stderr.trim();
       const text = kill ? `${problem}${said ? `; its stderr: ${said}` : ''}` : said || problem;
-      const error = new HostStartFailed(`${config} failed to start: ${text}`);
+      const error = !kill && LOAD_FAILURE.test(said)
+        ? new ConfigDoesNotLoad(said)
+        : new HostStartFailed(`${config} failed to start: ${text}`);
       error.exit = exit;
       reject(error);
     };
@@ -84,6 +107,7 @@ function startHostProcess({bin, config, socket, cwd, logfile}) {
       settled = true;
       clearTimeout(timer);
       for (const pipe of [child.stdout, child.stderr]) pipe.removeAllListeners('data').resume();
+      if (loadedSince && status.config) Object.assign(status.config, loadedSince);
       resolve({pid: child.pid, status, exited, stop});
     });
 
@@ -100,4 +124,4 @@ function startHostProcess({bin, config, socket, cwd, logfile}) {
   });
 }
 
-module.exports = {startHostProcess, HostStartFailed, describeExit};
+module.exports = {startHostProcess, HostStartFailed, ConfigDoesNotLoad, describeExit};

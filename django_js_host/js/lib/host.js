@@ -78,8 +78,9 @@ function hostStatus(config, port) {
       functions: [...config.functions.keys()].sort(),
       configFile: config.configFile,
       configHash: config.configHash,
-      sourceFiles: config.sourceFiles,
-      sourceHash: config.sourceHash,
+      configFormat: config.configFormat,
+      // As of now: a function may have loaded more since the config did.
+      ...config.sources.current(),
     },
   };
 }

@@ -67,14 +67,19 @@ class FunctionCall {
   }
 }
 
-// A function answers through cb(err, output), or through the thenable it returns. An async
-// function that also declares a callback (`async (data, cb) => ...`) is callback style:
-// its promise resolving to undefined is not an answer, or it would answer null before cb.
+// A function that declares a callback, `fn(data, cb)`, answers through cb(err, output);
+// one that does not, `fn(data)`, with what it returns, a value or a thenable. An async
+// function that declares a callback (`async (data, cb) => ...`) answers through cb, or through
+// its promise if that resolves to something other than undefined (which would answer null
+// before cb). fn.length counts the parameters before the first with a default value.
 function runFunction(fn, data, context, call) {
   try {
-    const returned = fn.call(context, data, call.callback);
-    if (!isThenable(returned)) return;
     const answersThroughCallback = fn.length >= 2;
+    const returned = fn.call(context, data, call.callback);
+    if (!isThenable(returned)) {
+      if (!answersThroughCallback) call.succeed(returned, 'return value');
+      return;
+    }
     Promise.resolve(returned).then(
       (output) => {
         if (!(answersThroughCallback && output === undefined)) call.succeed(output, 'returned promise');

@@ -163,7 +163,9 @@ function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
       spawns: 0,
       exit: null,
       status: null,
-      lastStartFailed: false,
+      // {name, message} of the last start's failure (HostStartFailed, ConfigDoesNotLoad),
+      // null once a start succeeds: what a Python process is told when it finds the host down.
+      startError: null,
       connections: new Map(),
       restartOnChange: false,
       disconnectTimeout: DEFAULT_DISCONNECT_TIMEOUT,
@@ -200,6 +202,7 @@ function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
       restarts: Math.max(record.spawns - 1, 0),
       exit: record.exit,
       stale: isStale(record),
+      startError: record.startError,
       status: record.status,
       started,
     };
@@ -241,9 +244,10 @@ function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
         socket: record.socket,
         cwd: record.cwd,
         logfile: record.logfile,
+        onSources: (sources) => sourcesLoaded(record, hostProcess, sources),
       });
     } catch (err) {
-      Object.assign(record, {state: 'exited', exit: err.exit ?? null, lastStartFailed: true});
+      Object.assign(record, {state: 'exited', exit: err.exit ?? null, startError: {name: err.name, message: err.message}});
       err.logfile = record.logfile;
       logError(`host failed to start: ${record.config} (${why}; logfile ${record.logfile})\n${err.message}`);
       stopIfUnused(record);
@@ -257,7 +261,7 @@ function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
       startedAt: timestamp(),
       exit: null,
       status,
-      lastStartFailed: false,
+      startError: null,
     });
     record.spawns += 1;
     log(`host started: ${record.config} (${why}; pid ${pid}, socket ${record.socket}, logfile ${record.logfile})`);
@@ -354,13 +358,23 @@ function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
         : null;
   }
 
+  // Files a host loads after it started (a function's lazy require() or import()) are its
+  // sources too: watched from now on, and one that changed since it was loaded restarts it.
+  function sourcesLoaded(record, hostProcess, sources) {
+    if (record.process !== hostProcess) return;
+    const known = new Set(record.status.config.sourceFiles);
+    Object.assign(record.status.config, sources);
+    watchSources(record);
+    restartOnChange(record, sources.sourceFiles.filter((file) => !known.has(file)));
+  }
+
   // A running host restarts only when its sources really differ (saving a file unchanged
   // is common). A host whose last start failed retries on any change: the user fixing the
   // error may well restore the exact bytes it last started with.
   function restartOnChange(record, files) {
     serialize(record, async () => {
       if (record.forgotten || !record.restartOnChange) return;
-      if (record.process ? !isStale(record) : !record.lastStartFailed) return;
+      if (record.process ? !isStale(record) : !record.startError) return;
       // A failure is logged by launch() and leaves the record 'exited'.
       await restart(record, `files changed: ${files.join(', ')}`).catch(() => {});
     });
@@ -402,4 +416,4 @@ function createManagedHosts({runDir, bin, logger, onAdded, onForgotten}) {
   };
 }
 
-module.exports = {createManagedHosts, stoppingError};
+module.exports = {createManagedHosts, stoppingError, DEFAULT_DISCONNECT_TIMEOUT};

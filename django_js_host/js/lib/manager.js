@@ -11,7 +11,7 @@ const http = require('node:http');
 const {readBody, createReplies} = require('./body');
 const {HostStartFailed} = require('./host-process');
 const {timestamp} = require('./log');
-const {createManagedHosts, stoppingError} = require('./managed-hosts');
+const {createManagedHosts, stoppingError, DEFAULT_DISCONNECT_TIMEOUT} = require('./managed-hosts');
 const {
   RequestError,
   parseRequestBody,
@@ -28,17 +28,16 @@ const {listenOnSocket} = require('./unix-socket');
 const {version} = require('../package.json');
 
 const BODY_LIMIT = 64 * 1024;
-// A manager nobody asked for a host by then was spawned by a Python process that died
-// before it could connect.
-const FIRST_HOST_TIMEOUT = 30 * 1000;
 const OWNER_CHECK_INTERVAL = 1000;
 // For the manager's own HTTP connections when it stops; its answers are quick.
 const CLOSE_GRACE_PERIOD = 1000;
 
 // Only its owner can reach the manager (access.js): the socket is in a private directory
 // and owner-only itself. `runDir`: that directory, where host sockets and logfiles go too.
-// `bin`: the js-host CLI that hosts are started with. `logger`: log.js's.
-function createManager({socketPath, runDir, logger, bin}) {
+// `bin`: the js-host CLI that hosts are started with. `logger`: log.js's. `idleTimeout`:
+// how long a manager that never had a host waits for a request before it exits (Python
+// passes its DISCONNECT_TIMEOUT, which is how long a host outlives its last connection).
+function createManager({socketPath, runDir, logger, bin, idleTimeout = DEFAULT_DISCONNECT_TIMEOUT}) {
   const hosts = createManagedHosts({runDir, bin, logger, onAdded: onHostAdded, onForgotten: exitIfNoHosts});
   const server = http.createServer(handleRequest);
   const connections = trackConnections(server);
@@ -57,7 +56,7 @@ function createManager({socketPath, runDir, logger, bin}) {
   let hadHost = false;
   let requestsInFlight = 0;
   let stopping = false;
-  let firstHostTimer = null;
+  let idleTimer = null;
   let ownerCheck = null;
   let resolveStopped;
   const stopped = new Promise((resolve) => (resolveStopped = resolve));
@@ -71,7 +70,7 @@ function createManager({socketPath, runDir, logger, bin}) {
     log(`manager listening at unix:${socketPath} (pid ${process.pid}, host sockets and logfiles in ${runDir})`);
     const swept = sweepRunDir(runDir);
     if (swept.length) log(`removed what earlier managers left: ${swept.join(', ')}`);
-    firstHostTimer = setTimeout(() => stop(`no host started within ${FIRST_HOST_TIMEOUT}ms`), FIRST_HOST_TIMEOUT);
+    exitIfNoHosts();
     ownerCheck = setInterval(hosts.dropDeadOwners, OWNER_CHECK_INTERVAL);
   }
 
@@ -125,6 +124,7 @@ function createManager({socketPath, runDir, logger, bin}) {
         return;
       }
       requestsInFlight += 1;
+      clearTimeout(idleTimer);
       new Promise((resolve) => resolve(handle(parseRequestBody(bytes))))
         .then((payload) => reply(res, 200, payload), (err) => replyError(res, err))
         .finally(() => {
@@ -166,13 +166,21 @@ function createManager({socketPath, runDir, logger, bin}) {
 
   function onHostAdded() {
     hadHost = true;
-    clearTimeout(firstHostTimer);
+    clearTimeout(idleTimer);
   }
 
   // The manager exists for its hosts: once the last is gone, and no request is under way
-  // that could start another, it stops.
+  // that could start another, it stops. One that never had a host (its Python process died
+  // before connecting, or asked for a config that does not exist) waits idleTimeout for a
+  // request first, as long as a host outlives its last connection.
   function exitIfNoHosts() {
-    if (hadHost && hosts.size === 0 && requestsInFlight === 0 && !stopping) stop('no hosts left');
+    if (hosts.size > 0 || requestsInFlight > 0 || stopping) return;
+    if (hadHost) {
+      stop('no hosts left');
+      return;
+    }
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => stop(`no host requested for ${idleTimeout}ms`), idleTimeout);
   }
 
   // `stopped` resolves once every host has stopped and the server is closed.
@@ -180,7 +188,7 @@ function createManager({socketPath, runDir, logger, bin}) {
     if (stopping) return;
     stopping = true;
     log(`manager stopping (${why})`);
-    clearTimeout(firstHostTimer);
+    clearTimeout(idleTimer);
     clearInterval(ownerCheck);
     // Not listening any more, so a new manager can take the socket while hosts stop.
     Promise.all([hosts.stopAll(), connections.close(CLOSE_GRACE_PERIOD)]).then(() => {

@@ -49,6 +49,7 @@ function batchPath(name, body) {
   return `${BATCH_PATH}${name}?${HASH_PARAMETER}=${sha1(body)}`;
 }
 
+// The sha1 hex of a file's bytes, or "missing" when it cannot be read.
 function fileDigest(file) {
   try {
     return sha1(fs.readFileSync(file));
@@ -58,11 +59,17 @@ function fileDigest(file) {
 }
 
 // A host's sourceHash: sha1 hex over, for each path in the order given, `path + "\0" +
-// (sha1 hex of the file's bytes, or "missing" when it cannot be read) + "\n"`, in UTF-8.
-// Python recomputes it from the host's sourceFiles to tell whether the host runs old code.
+// fileDigest(path) + "\n"`, in UTF-8. Python recomputes it from the host's sourceFiles to
+// tell whether the host runs old code.
 function sourceHash(paths) {
+  return digestsHash(paths.map((file) => [file, fileDigest(file)]));
+}
+
+// The same recipe over [path, digest] pairs: a host hashes the digests its files had when
+// it loaded them.
+function digestsHash(entries) {
   const hash = crypto.createHash('sha1');
-  for (const file of paths) hash.update(`${file}\0${fileDigest(file)}\n`);
+  for (const [file, digest] of entries) hash.update(`${file}\0${digest}\n`);
   return hash.digest('hex');
 }
 
@@ -81,5 +88,7 @@ module.exports = {
   sha1,
   callPath,
   batchPath,
+  fileDigest,
   sourceHash,
+  digestsHash,
 };

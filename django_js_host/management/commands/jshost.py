@@ -1,4 +1,5 @@
-"""manage.py jshost start|stop|restart|status|logs: the JS host of JS_HOST['CONFIG_FILE'].
+"""manage.py jshost start|stop|restart|status|logs: the JS host of JS_HOST['CONFIG_FILE'];
+``init`` writes a starter host.config.js and package.json (starter.py).
 
 Two kinds of host, two behaviours:
 
@@ -18,6 +19,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
@@ -27,6 +29,8 @@ from ...checks import find_node
 from ...conf import node_not_found, settings
 from ...exceptions import ConnectionError, JSHostError, UnknownHost
 from ...host import host
+from ...links.manager import start_failure
+from ...starter import next_steps, write_starter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -35,6 +39,11 @@ if TYPE_CHECKING:
 
 SUPERVISOR_COMMANDS = (
     "`systemctl {0} UNIT`, `supervisorctl {0} PROGRAM`, `pm2 {0} NAME`, `docker {0} CONTAINER`"
+)
+# Where Python looks for a managed host, for "not running" messages.
+ONLY_MANAGED = (
+    "(With USE_MANAGER on, Python asks the manager only: a host you started yourself is not "
+    "used unless USE_MANAGER is False.)"
 )
 FOLLOW_INTERVAL = 0.2  # seconds between looks at a followed logfile
 # The options of `start` that go on to js-host.js, as --port, --max-requests ...
@@ -83,6 +92,16 @@ class Command(BaseCommand):
             "-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C"
         )
         logs.set_defaults(method=self.logs)
+
+        init = subcommands.add_parser(
+            "init", help="Write a starter host.config.js and package.json into SOURCE_ROOT."
+        )
+        init.add_argument(
+            "--react", action="store_true",
+            help="a React component rendered by the host and hydrated in the browser (esbuild)",
+        )  # fmt: skip
+        init.add_argument("--force", action="store_true", help="overwrite files that exist")
+        init.set_defaults(method=self.init)
 
     def handle(self, *args: Any, method: Callable[..., None], **options: Any) -> None:
         with _as_command_errors():
@@ -183,7 +202,7 @@ class Command(BaseCommand):
         if info["connections"]:
             self.stdout.write(
                 f"{info['connections']} connection(s) from Python processes were open: their "
-                "next call fails until they connect again (restart them)."
+                "next call asks the manager again, which starts a new host."
             )
 
     def restart(self, **options: Any) -> None:
@@ -223,10 +242,7 @@ class Command(BaseCommand):
             try:
                 status = host.connect()  # also proves it serves our config file
             except ConnectionError:
-                raise CommandError(
-                    f"Not running: no JS host answers at {url} (config file {host.config_file}). "
-                    "Start it with `manage.py jshost start`, or under your supervisor."
-                ) from None
+                raise CommandError(f"Not running: no JS host answers at {url}, {_where_python_looks()}") from None
             # Behind ROOT_URL the host's files may be on another machine.
             stale = None if settings.ROOT_URL else host.is_stale()
         config = status["config"]
@@ -238,6 +254,7 @@ class Command(BaseCommand):
             node_env=status.get("nodeEnv") or "not set (libraries run their development builds)",
             version=status.get("version", "unknown"),
             config_file=config["configFile"],
+            module=_describe_format(config.get("configFormat")),
             functions=", ".join(config["functions"]) or "(none)",
             stale=_describe_stale(stale),
         )
@@ -281,6 +298,20 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
 
+    # --- init ---
+
+    def init(self, react: bool, force: bool, **options: Any) -> None:
+        directory = Path(settings.SOURCE_ROOT)
+        try:
+            written = write_starter(directory, react=react, force=force)
+        except OSError as error:  # FileExistsError names the files that exist
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"Wrote into {directory}:")
+        for path in written:
+            self.stdout.write(f"  {path.relative_to(directory)}")
+        base_dir = getattr(django_settings, "BASE_DIR", None)
+        self.stdout.write(next_steps(directory, Path(settings.CONFIG_FILE), base_dir, react=react))
+
     # --- helpers ---
 
     def _managed_host_info(self) -> dict[str, Any]:
@@ -292,15 +323,19 @@ class Command(BaseCommand):
         except ConnectionError:
             raise CommandError(
                 f"Not running: no manager answers at {manager.url}, so no managed host for "
-                f"{host.config_file} runs. `manage.py jshost start` starts one."
+                f"{host.config_file} runs. `manage.py jshost start` starts one. {ONLY_MANAGED}"
             ) from None
         except UnknownHost:
             raise CommandError(
                 f"Not running: the manager at {manager.url} runs no host for "
-                f"{host.config_file}. `manage.py jshost start` starts one."
+                f"{host.config_file}. `manage.py jshost start` starts one. {ONLY_MANAGED}"
             ) from None
 
     def _not_running(self, info: dict[str, Any]) -> CommandError:
+        failure = info.get("startError")
+        if failure:
+            why = start_failure(host.config_file, {**failure, "logfile": info["logfile"]})
+            return CommandError(f"Not running: {why}")
         exit = info.get("exit") or {}
         how = f"signal {exit['signal']}" if exit.get("signal") else f"exit code {exit.get('code')}"
         return CommandError(
@@ -347,6 +382,35 @@ def _count(text: str) -> int:
 def _where(socket: str | None = None, port: int | None = None, address: str | None = None) -> str:
     """Where a host listens, as its config or command line says, in a URL's words."""
     return f"unix:{socket}" if socket else f"{address}:{port}"
+
+
+# GET /status's configFormat: Node's name for how it ran the config file.
+FORMATS = {
+    "commonjs": "CommonJS",
+    "module": "ES module",
+    "commonjs-typescript": "CommonJS (TypeScript)",
+    "module-typescript": "ES module (TypeScript)",
+}
+
+
+def _describe_format(format: str | None) -> str:
+    return FORMATS.get(format or "", "unknown (the host does not say)")
+
+
+def _where_python_looks() -> str:
+    """Why Python looks for the host where it does, and what to change if it runs elsewhere."""
+    if settings.ROOT_URL:
+        return (
+            "where JS_HOST['ROOT_URL'] sends every call. Start the host (or the proxy in front of "
+            "it) there, or point ROOT_URL where it runs."
+        )
+    keys = "`socket`" if host.get_config().get("socket") else "`address` and `port`"
+    return (
+        f"which is where Python looks, as {host.config_file} says (its {keys}). A host started "
+        "with --port, --address or --socket listens elsewhere, where Python does not look: put "
+        "that in the config file, or point JS_HOST['ROOT_URL'] at the host. If none runs, start "
+        "it with `manage.py jshost start`, or under your supervisor."
+    )
 
 
 def _describe_stale(stale: bool | None) -> str:
