@@ -54,24 +54,24 @@ def watch(label: str, request_id: str, body: bytes, host: JSHost) -> CallWatch |
     logger = _debug_logger()
     if recording is None and logger is None:
         return None
-    return CallWatch(label, request_id, body, host, recording, logger)
+    return CallWatch(label, request_id, len(body), host, recording, logger)
 
 
 class CallWatch:
     """One call being timed; ``done`` reports it."""
 
-    __slots__ = ("_body", "_host", "_label", "_logger", "_recording", "_request_id", "_started")
+    __slots__ = ("_argument_bytes", "_host", "_label", "_logger", "_recording", "_request_id", "_started")
 
     def __init__(
         self,
         label: str,
         request_id: str,
-        body: bytes,
+        argument_bytes: int,
         host: JSHost,
         recording: list[CallRecord] | None,
         logger: Logger | None,
     ) -> None:
-        self._label, self._request_id, self._body, self._host = label, request_id, body, host
+        self._label, self._request_id, self._argument_bytes, self._host = label, request_id, argument_bytes, host
         self._recording, self._logger = recording, logger
         self._started = perf_counter()
 
@@ -107,7 +107,7 @@ class CallWatch:
                     "duration_ms": duration_ms,
                     "outcome": outcome,
                     "cached": cached,
-                    "argument_bytes": len(self._body),
+                    "argument_bytes": self._argument_bytes,
                     "answer_bytes": None if response is None else len(response.body),
                     "error": None if error is None else str(error),
                     "js_stack": getattr(error, "js_stack", None) or None,

@@ -249,9 +249,9 @@ class Function:
         FunctionsDisabled when calls are switched off."""
         calls = list(calls)
         path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
-        host, request_id = self.get_host(), current_request_id()
         if not enabled:
             raise self._disabled()
+        host, request_id = self.get_host(), current_request_id()
         watched = call_log.watch(f"{self.name} (batch of {len(calls)})", request_id, body, host)
         return host, path, body, timeout, request_id, watched
 
