@@ -236,7 +236,7 @@ describe('function styles', () => {
     assert.equal(body.requestId, null); // no X-Request-ID
   });
 
-  test("`this.requestId` is the call's X-Request-ID, in its log line too; one that breaks the rule is ignored", async () => {
+  test("this.requestId is the call's X-Request-ID, in its log line too; one that breaks the rule is ignored", async () => {
     const res = await host.call('whoami', {}, {headers: {'X-Request-ID': 'page-42:a/b+c=d'}});
     assert.equal(res.json().requestId, 'page-42:a/b+c=d');
     await waitFor(() => / whoami 200 \d+\.\d\dms id=page-42:a\/b\+c=d\n/.test(host.output.stdout), {what: 'the log line'});
