@@ -1155,7 +1155,7 @@ def _profile(run, args):
 
     def post_call(name):
         body, digest = hashed_body(name)
-        return host.post_call(f"/function/hello?hash={digest}", body, 10.0).body.decode()
+        return host.post_call(f"/function/hello?hash={digest}", body, 10.0, "profile").body.decode()
 
     layers = {
         "a. floor client -> floor server": lambda name: floor_client.post("hello", {"name": name}).decode(),

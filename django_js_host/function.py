@@ -12,10 +12,11 @@ from __future__ import annotations
 import binascii
 import json
 
-from . import protocol, result_cache
+from . import call_log, protocol, result_cache
 from .conf import is_number, settings
 from .exceptions import FunctionError, FunctionsDisabled, JSHostError, UnexpectedResponse
 from .host import host as default_host
+from .request_id import current_request_id
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
@@ -137,36 +138,53 @@ class Function:
         # Bad arguments raise here, fallback or not: they are bugs, not outages.
         body = encode_kwargs(self.name, kwargs)
         path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
+        host, request_id = self.get_host(), current_request_id()
+        # Switched off on purpose: nothing to report (as _fall_back).
+        watched = call_log.watch(self.name, request_id, body, host) if enabled else None
         try:
             if not enabled:
                 raise self._disabled()
             response = result_cache.lookup(path) if cache_timeout else None
+            cached = response is not None
             if response is None:
-                # get_host() and _checked() written out: each Python call here costs a
-                # trivial call about 0.3 us, its code cold after the wait for the host.
-                response = (default_host if self.host is None else self.host).post_call(path, body, timeout)
+                # _checked() written out: each Python call here costs a trivial call about
+                # 0.3 us, its code cold after the wait for the host.
+                response = host.post_call(path, body, timeout, request_id)
                 if response.status != 200:
                     raise protocol.error_for(self.name, response)
                 if cache_timeout:
                     result_cache.store(path, response, cache_timeout)
-            return decode(response)
+            output = decode(response)
         except JSHostError as error:
+            if watched:
+                watched.done(None, error)
             return self._fall_back(error)  # type: ignore[no-any-return]  # see Function: typed as the answer
+        if watched:
+            watched.done(response, cached=cached)
+        return output
 
     async def _acall(self, kwargs: Mapping[str, Any], decode: Callable[[Response], Decoded]) -> Decoded:
         body = encode_kwargs(self.name, kwargs)
         path, body, timeout, cache_timeout, enabled = self._request(protocol.call_path, body)
+        host, request_id = self.get_host(), current_request_id()
+        watched = call_log.watch(self.name, request_id, body, host) if enabled else None
         try:
             if not enabled:
                 raise self._disabled()
             response = await result_cache.alookup(path) if cache_timeout else None
+            cached = response is not None
             if response is None:
-                response = self._checked(await self.get_host().apost_call(path, body, timeout))
+                response = self._checked(await host.apost_call(path, body, timeout, request_id))
                 if cache_timeout:
                     await result_cache.astore(path, response, cache_timeout)
-            return decode(response)
+            output = decode(response)
         except JSHostError as error:
+            if watched:
+                watched.done(None, error)
             return self._fall_back(error)  # type: ignore[no-any-return]  # see Function: typed as the answer
+        if watched:
+            watched.done(response, cached=cached)
+        return output
 
     def _disabled(self) -> FunctionsDisabled:
         return FunctionsDisabled(
@@ -193,19 +211,25 @@ class Function:
         call failed, its FunctionError is raised (the first one's, by position), or with
         ``return_exceptions=True`` put in the list in place of its output.
         """
-        path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
-        if not enabled:
-            raise self._disabled()
-        response = self.get_host().post_call(path, body, timeout)
-        return self._batch_outputs(response, return_exceptions)
+        host, path, body, timeout, request_id, watched = self._batch_request(calls)
+        try:
+            response = host.post_call(path, body, timeout, request_id)
+            return self._batch_outputs(response, return_exceptions, watched)
+        except JSHostError as error:
+            if watched:
+                watched.done(None, error)
+            raise
 
     async def abatch(self, calls: Iterable[dict[str, Any]], *, return_exceptions: bool = False) -> list[Any]:
         """``batch`` for async code."""
-        path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
-        if not enabled:
-            raise self._disabled()
-        response = await self.get_host().apost_call(path, body, timeout)
-        return self._batch_outputs(response, return_exceptions)
+        host, path, body, timeout, request_id, watched = self._batch_request(calls)
+        try:
+            response = await host.apost_call(path, body, timeout, request_id)
+            return self._batch_outputs(response, return_exceptions, watched)
+        except JSHostError as error:
+            if watched:
+                watched.done(None, error)
+            raise
 
     def _request(
         self, make_path: Callable[[str, bytes], str], body: bytes
@@ -222,7 +246,23 @@ class Function:
         cache_timeout = config["CACHE_TIMEOUT"] if self.cache_timeout is None else self.cache_timeout
         return make_path(self.name, body), body, timeout, cache_timeout, config["ENABLED"]
 
-    def _batch_outputs(self, response: Response, return_exceptions: bool) -> list[Any]:
+    def _batch_request(
+        self, calls: Iterable[dict[str, Any]]
+    ) -> tuple[JSHost, str, bytes, float, str, call_log.CallWatch | None]:
+        """(host, path, body, timeout, request id, CallWatch or None) of a batch; raises
+        FunctionsDisabled when calls are switched off."""
+        calls = list(calls)
+        path, body, timeout, _, enabled = self._request(protocol.batch_path, encode_batch(self.name, calls))
+        if not enabled:
+            raise self._disabled()
+        host, request_id = self.get_host(), current_request_id()
+        watched = call_log.watch(f"{self.name} (batch of {len(calls)})", request_id, body, host)
+        return host, path, body, timeout, request_id, watched
+
+    def _batch_outputs(
+        self, response: Response, return_exceptions: bool, watched: call_log.CallWatch | None
+    ) -> list[Any]:
+        """The outputs of a batch's answer (reported to ``watched`` unless one fails)."""
         if response.status == 200:
             results = decode_json(response.body)
         else:
@@ -234,6 +274,8 @@ class Function:
             for output in outputs:
                 if isinstance(output, FunctionError):
                     raise output
+        if watched:
+            watched.done(response)
         return outputs
 
     def _batch_output(self, result: dict[str, Any]) -> Any:

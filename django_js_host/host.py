@@ -267,9 +267,17 @@ class JSHost:
             )
         return link
 
-    def post_call(self, path: str, body: bytes, timeout: float) -> Response:
-        """POST a call (``/function/<name>?hash=...`` or ``/batch/...``) with its JSON body;
-        returns the transport's Response for Function to decode.
+    def last_reached(self) -> tuple[str | None, int | None]:
+        """(URL, pid) of the host as we last reached it, or Nones; asks nothing, so it cannot
+        fail or wait: for reports (the debug toolbar's panel)."""
+        transport = self._transport or self._async_transport
+        pid = self._status.get("pid") if self._status else None
+        return (transport.base_url if transport else None), pid
+
+    def post_call(self, path: str, body: bytes, timeout: float, request_id: str) -> Response:
+        """POST a call (``/function/<name>?hash=...`` or ``/batch/...``) with its JSON body
+        and its request id (request_id.py); returns the transport's Response for Function to
+        decode.
 
         The first call connects, so no call ever reaches a host serving another config. A
         call whose managed host went away is sent again once the manager has a host for it
@@ -283,7 +291,7 @@ class JSHost:
         left = timeout
         while True:
             try:
-                return (self._transport or self.transport).post_json(path, body, left)
+                return (self._transport or self.transport).post_json(path, body, left, request_id)
             except ConnectionError as error:
                 if not self._reconnect_after(link, error, deadline):
                     raise
@@ -321,7 +329,7 @@ class JSHost:
                 b"",
             )
 
-    async def apost_call(self, path: str, body: bytes, timeout: float) -> Response:
+    async def apost_call(self, path: str, body: bytes, timeout: float, request_id: str) -> Response:
         """post_call for asyncio: the call itself never blocks the event loop.
 
         The first call connects in a worker thread (a manager may have to start a host).
@@ -336,7 +344,7 @@ class JSHost:
         left = timeout
         while True:
             try:
-                return await self.async_transport.post_json(path, body, left)
+                return await self.async_transport.post_json(path, body, left, request_id)
             except ConnectionError as error:
                 if not await asyncio.to_thread(self._reconnect_after, link, error, deadline):
                     raise

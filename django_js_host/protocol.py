@@ -31,6 +31,12 @@ JSON_HEADERS = {"Content-Type": JSON_TYPE}  # what every POST of JSON carries
 # The shared token of a host that has one (host.config.js ``token``, or JS_HOST_TOKEN).
 TOKEN_HEADER = "X-JS-Host-Token"
 
+# The id a call carries, so one page's calls can be found in Python's log and the host's
+# (Django's X-Request-ID when the request has one). An id that breaks the rule is not sent,
+# and a host ignores one: it goes into log lines, which must stay one line each and plain.
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
+
 # Names go into the URL as they are, never percent-encoded, so only characters that need no
 # escaping can be called (no '/', '?', '#', '%', CR or LF); '.' and '..' would be rewritten
 # by URL normalisers. Used with fullmatch: its '$' then cannot match before a final newline.
@@ -39,6 +45,10 @@ CALLABLE_NAME = re.compile(r"^[A-Za-z0-9_$.-]+$")
 
 def is_callable_name(name: object) -> bool:
     return isinstance(name, str) and CALLABLE_NAME.fullmatch(name) is not None and name not in (".", "..")
+
+
+def is_request_id(value: object) -> bool:
+    return isinstance(value, str) and REQUEST_ID.fullmatch(value) is not None
 
 
 def call_path(name: str, body: bytes) -> str:

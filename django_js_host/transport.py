@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httptools
 
 from .exceptions import ConfigError, ConnectionError, FunctionTimeout, UnexpectedResponse
-from .protocol import JSON_HEADERS
+from .protocol import JSON_HEADERS, REQUEST_ID_HEADER
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
@@ -107,7 +107,9 @@ class _Endpoint:
             self._path_prefix = parts.path.rstrip("/")
             self._host_header = parts.netloc.rpartition("@")[2]  # host[:port], as the URL says
         self._extra_head = "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
-        self._json_post = self._head_parts("POST", JSON_HEADERS)  # every call's, made once
+        # Every call's head, made once but for its path, request id and body length.
+        before, after = self._head_parts("POST", JSON_HEADERS)
+        self._json_post = before, after.removesuffix("Content-Length: ") + f"{REQUEST_ID_HEADER}: "
 
     def url_of(self, path: str) -> str:
         """Where a request for ``path`` goes, as people read it (nginx's form for sockets)."""
@@ -127,10 +129,11 @@ class _Endpoint:
         before, after = self._head_parts(method, headers)
         return f"{before}{path}{after}{body_length}\r\n\r\n".encode("latin-1")
 
-    def _json_post_head(self, path: str, body_length: int) -> bytes:
-        """_request_head of a POST with a JSON body, from the parts made once."""
+    def _json_post_head(self, path: str, body_length: int, request_id: str) -> bytes:
+        """_request_head of a call: a POST with a JSON body and a request id, from the parts
+        made once."""
         before, after = self._json_post
-        return f"{before}{path}{after}{body_length}\r\n\r\n".encode("latin-1")
+        return f"{before}{path}{after}{request_id}\r\nContent-Length: {body_length}\r\n\r\n".encode("latin-1")
 
     def _no_answer(self, path: str, timeout: float) -> FunctionTimeout:
         return FunctionTimeout(f"No answer from {self.url_of(path)} within {timeout:g} s")
@@ -181,10 +184,10 @@ class Transport(_Endpoint):
         body = body or b""
         return self._exchange(method, path, self._request_head(method, path, headers, len(body)), body, timeout)
 
-    def post_json(self, path: str, body: bytes, timeout: float) -> Response:
-        """``request("POST", path, body, {"Content-Type": "application/json"}, timeout)``,
-        a call's: its head is made from parts made once."""
-        return self._exchange("POST", path, self._json_post_head(path, len(body)), body, timeout)
+    def post_json(self, path: str, body: bytes, timeout: float, request_id: str) -> Response:
+        """A call's ``request("POST", path, body, {"Content-Type": "application/json",
+        "X-Request-ID": request_id}, timeout)``, its head made from parts made once."""
+        return self._exchange("POST", path, self._json_post_head(path, len(body), request_id), body, timeout)
 
     def _exchange(self, method: str, path: str, head: bytes, body: bytes, timeout: float) -> Response:
         started = time.monotonic()
@@ -296,9 +299,9 @@ class AsyncTransport(_Endpoint):
         body = body or b""
         return await self._exchange(method, path, self._request_head(method, path, headers, len(body)), body, timeout)
 
-    async def post_json(self, path: str, body: bytes, timeout: float) -> Response:
+    async def post_json(self, path: str, body: bytes, timeout: float, request_id: str) -> Response:
         """As Transport.post_json, awaited."""
-        return await self._exchange("POST", path, self._json_post_head(path, len(body)), body, timeout)
+        return await self._exchange("POST", path, self._json_post_head(path, len(body), request_id), body, timeout)
 
     async def _exchange(self, method: str, path: str, head: bytes, body: bytes, timeout: float) -> Response:
         import asyncio  # imported by async code already; a sync process should not pay ~25 ms

@@ -51,6 +51,8 @@ def test_status_of_a_running_host(js_host_settings, fixture_host):
     assert field(output, "url") == fixture_host.url
     assert field(output, "pid") == str(fixture_host.pid)
     assert field(output, "node") == fixture_host.status["node"]
+    node_env = fixture_host.status["nodeEnv"] or "not set (libraries run their development builds)"
+    assert field(output, "node env") == node_env
     assert field(output, "config file") == fixture_host.config_file
     assert field(output, "module") == "CommonJS"
     assert "double, echo" in field(output, "functions")
@@ -196,6 +198,45 @@ def test_start_with_workers_runs_a_cluster_that_sigterm_drains(tmp_path):
     assert worker_pids and not any(alive(pid) for pid in worker_pids)
 
 
+@pytest.mark.parametrize(
+    ("debug", "node_env", "expected"),
+    [(False, None, "production"), (True, None, None), (False, "staging", "staging")],
+    ids=["production-by-default", "debug-keeps-development", "environment-wins"],
+)
+def test_start_runs_the_host_in_production_mode_unless_debug_or_the_environment_says(
+    tmp_path, monkeypatch, debug, node_env, expected
+):
+    """DEBUG off: NODE_ENV=production, unless set; a host without it says so in its first line."""
+    if node_env is None:
+        monkeypatch.delenv("NODE_ENV", raising=False)
+    else:
+        monkeypatch.setenv("NODE_ENV", node_env)
+    port = free_port()
+    write_config(tmp_path, port)
+    js_host = {"SOURCE_ROOT": str(tmp_path), "CONFIG_FILE": next(tmp_path.glob("*.config.js")).name}
+    process = start_django(tmp_path, js_host, "jshost", "start", DEBUG=debug)
+    try:
+        first_line = process.stdout.readline()
+        environ = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
+        from django.test import override_settings
+
+        with override_settings(JS_HOST={**js_host, "ROOT_URL": f"http://127.0.0.1:{port}"}):
+            status = JSHost().request_status()
+    finally:
+        returncode, _, err = stop_process_tree(process)
+    assert returncode == 0, err
+    assert status["nodeEnv"] == expected
+    if expected is None:
+        assert not any(entry.startswith(b"NODE_ENV=") for entry in environ)
+        assert first_line == (
+            f"Host listening at 127.0.0.1:{port} (NODE_ENV is not set: React and other libraries run "
+            "their slower development builds; set NODE_ENV=production in production)\n"
+        )
+    else:
+        assert f"NODE_ENV={expected}".encode() in environ
+        assert first_line == f"Host listening at 127.0.0.1:{port}\n"
+
+
 def test_start_passes_on_the_hosts_exit_code(tmp_path):
     (tmp_path / "host.config.js").write_text("module.exports = {functions: {oops() {}}\n")
     finished = run_django(tmp_path, {"SOURCE_ROOT": str(tmp_path)}, "jshost", "start")
@@ -221,8 +262,9 @@ def test_bad_command_lines_are_command_errors():
 # --- a managed host (USE_MANAGER=True) ---
 
 
-def test_start_status_restart_logs_stop_a_managed_host(managed, settings):
+def test_start_status_restart_logs_stop_a_managed_host(managed, settings, monkeypatch):
     settings.JS_HOST = {**settings.JS_HOST, "DISCONNECT_TIMEOUT": 30.0}  # outlives the test's steps
+    monkeypatch.delenv("NODE_ENV", raising=False)  # what a developer's shell has
 
     output = jshost("start")
     assert f"The JS host for {default_host.config_file} started." in output
@@ -240,6 +282,8 @@ def test_start_status_restart_logs_stop_a_managed_host(managed, settings):
     assert field(status, "logfile") == logfile
     assert field(status, "connections") == "0"
     assert "greet" in field(status, "functions").split(", ")
+    # DEBUG is off here, yet a managed (development) host keeps development mode.
+    assert field(status, "node env") == "not set (libraries run their development builds)"
 
     restarted = jshost("restart")
     new_pid = int(field(restarted, "pid"))

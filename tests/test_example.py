@@ -27,9 +27,8 @@ from .example_support import (
     require_example_build,
 )
 from .support.browser import chromium, console_errors, wait_for
-from .support.django_site import children_of
 from .support.hosts import free_port
-from .support.processes import alive, wait_until
+from .support.processes import alive, children_of, wait_until
 from .support.servers import get
 
 ROOT = re.compile(r'<div id="root">(.*?)</div>\s*<script id="item-counter-props"', re.S)
@@ -62,7 +61,8 @@ def example_site(settings, monkeypatch):
     with example_manager() as runtime_dir:
         settings.ROOT_URLCONF = example_settings.ROOT_URLCONF
         settings.TEMPLATES = example_settings.TEMPLATES
-        settings.MIDDLEWARE = example_settings.MIDDLEWARE
+        # Without the toolbar, which this process does not install (the browser test runs it).
+        settings.MIDDLEWARE = [name for name in example_settings.MIDDLEWARE if not name.startswith("debug_toolbar.")]
         settings.STATIC_URL = example_settings.STATIC_URL
         settings.JS_HOST = {**example_settings.JS_HOST, "RUNTIME_DIR": runtime_dir}
         assert settings.JS_HOST["USE_MANAGER"]

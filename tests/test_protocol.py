@@ -18,7 +18,7 @@ NODE_SCRIPT = """
 const protocol = require(process.argv[1]);
 let input = '';
 process.stdin.setEncoding('utf8').on('data', (chunk) => (input += chunk)).on('end', () => {
-  const {paths, names, bodies} = JSON.parse(input);
+  const {paths, names, requestIds, bodies} = JSON.parse(input);
   const bytes = bodies.map((body) => Buffer.from(body, 'latin1'));
   process.stdout.write(JSON.stringify({
     constants: {
@@ -28,9 +28,12 @@ process.stdin.setEncoding('utf8').on('data', (chunk) => (input += chunk)).on('en
       HASH_PARAMETER: protocol.HASH_PARAMETER,
       JSON_TYPE: protocol.JSON_TYPE,
       TOKEN_HEADER: protocol.TOKEN_HEADER,
+      REQUEST_ID_HEADER: protocol.REQUEST_ID_HEADER,
+      REQUEST_ID: protocol.REQUEST_ID.source,
       CALLABLE_NAME: protocol.CALLABLE_NAME.source,
     },
     callable: names.map((name) => protocol.isCallableName(name)),
+    requestIds: [...names, ...requestIds].map((value) => protocol.isRequestId(value)),
     callPaths: bytes.map((body) => protocol.callPath('render_page', body)),
     batchPaths: bytes.map((body) => protocol.batchPath('render_page', body)),
     sourceHash: protocol.sourceHash(paths),
@@ -72,6 +75,20 @@ TRICKY_NAMES = [
     "constructor",
 ]
 
+REQUEST_IDS = [
+    "3f2a9c1b0d4e5f60",
+    "0f8fad5b-d9cb-469f-a165-70867728950e",
+    "Root=1-67891233-abcdef012345678912345678",
+    "req:42@web-1/a+b=c",
+    "x" * 200,
+    "x" * 201,
+    "id with spaces",
+    "id\r\nX-Injected: 1",
+    "a;b",
+    '"quoted"',
+    "<script>",
+]
+
 BODIES = [
     b'{"foo": "bar"}',
     b"",
@@ -104,7 +121,12 @@ def node_side(source_files):
     finished = subprocess.run(
         ["node", "-e", NODE_SCRIPT, str(PROTOCOL_JS)],
         input=json.dumps(
-            {"paths": source_files, "names": TRICKY_NAMES, "bodies": [body.decode("latin-1") for body in BODIES]}
+            {
+                "paths": source_files,
+                "names": TRICKY_NAMES,
+                "requestIds": REQUEST_IDS,
+                "bodies": [body.decode("latin-1") for body in BODIES],
+            }
         ),
         capture_output=True,
         text=True,
@@ -123,8 +145,19 @@ def test_the_constants_are_equal(node_side):
         "HASH_PARAMETER": protocol.HASH_PARAMETER,
         "JSON_TYPE": protocol.JSON_TYPE,
         "TOKEN_HEADER": protocol.TOKEN_HEADER,
+        "REQUEST_ID_HEADER": protocol.REQUEST_ID_HEADER,
+        "REQUEST_ID": protocol.REQUEST_ID.pattern,
         "CALLABLE_NAME": protocol.CALLABLE_NAME.pattern,
     }
+
+
+def test_the_request_id_rule_agrees(node_side):
+    values = TRICKY_NAMES + REQUEST_IDS
+    assert node_side["requestIds"] == [protocol.is_request_id(value) for value in values]
+    # Ids as proxies and frameworks make them pass; nothing that could break a log line does.
+    assert all(protocol.is_request_id(value) for value in REQUEST_IDS[:5])
+    assert not any(protocol.is_request_id(value) for value in REQUEST_IDS[5:])
+    assert not protocol.is_request_id("a\n") and not protocol.is_request_id("")
 
 
 def test_the_name_rule_agrees_on_tricky_names(node_side):

@@ -58,6 +58,7 @@ def test_wheel_ships_the_node_host(installed_wheel):
     assert "django_js_host/js/bin/js-host.js" in node_side
     assert "django_js_host/js/lib/source-hooks.mjs" in node_side
     assert node_side <= set(names)
+    assert "django_js_host/templates/django_js_host/panel.html" in names  # the debug toolbar panel's
     assert not any(name.startswith("tests/") for name in names)
 
 

@@ -1,7 +1,8 @@
-"""A real URLconf for the template tests, one page per template engine; and a page that
-calls one function, for the development loop's tests (tests/test_dev_loop.py)."""
+"""A real URLconf for the Django tests: one page per template engine; a page that calls one
+function, for the development loop's tests (tests/test_dev_loop.py); and pages that report
+the request ids their calls carried (sync and async views)."""
 
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import path
 
@@ -17,7 +18,18 @@ def greet_page(request):
     return HttpResponse(Function("greet").call(name=request.GET.get("name", "World")))
 
 
+def request_ids_page(request):
+    """The ids two calls of this request carried, as the host's function saw them."""
+    return JsonResponse({"ids": [Function("request_id").call() for _ in range(2)]})
+
+
+async def async_request_ids_page(request):
+    return JsonResponse({"ids": [await Function("request_id").acall() for _ in range(2)]})
+
+
 urlpatterns = [
+    path("request-ids/", request_ids_page),
+    path("async-request-ids/", async_request_ids_page),
     path("django/", greeting_page, {"engine": "django"}),
     path("jinja2/", greeting_page, {"engine": "jinja2"}),
     path("greet/", greet_page),

@@ -23,6 +23,8 @@ ROOT_URLCONF = "example.urls"
 WSGI_APPLICATION = "example.wsgi.application"
 INSTALLED_APPS = ["django.contrib.staticfiles", "django_js_host"]
 MIDDLEWARE = [
+    # The calls of one page carry its X-Request-ID (or one id made for it): see README.rst.
+    "django_js_host.middleware.RequestIdMiddleware",
     "django.middleware.common.CommonMiddleware",
     "example.middleware.served_by",
 ]
@@ -47,3 +49,15 @@ JS_HOST = {
     # (DEBUG off) run the host yourself, under your supervisor: see README.rst.
     "USE_MANAGER": DEBUG,
 }
+
+# Under DEBUG, with django-debug-toolbar installed (pip install django-js-host[toolbar]), the
+# toolbar shows a "JS host" panel: each call the page made, its timing, sizes and errors.
+try:
+    import debug_toolbar.settings
+except ImportError:
+    debug_toolbar = None
+if DEBUG and debug_toolbar is not None:
+    INSTALLED_APPS += ["debug_toolbar"]
+    MIDDLEWARE.insert(0, "debug_toolbar.middleware.DebugToolbarMiddleware")
+    DEBUG_TOOLBAR_PANELS = [*debug_toolbar.settings.PANELS_DEFAULTS, "django_js_host.panels.JSHostPanel"]
+    INTERNAL_IPS = ["127.0.0.1"]

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import path
 
 from . import views
@@ -7,3 +8,8 @@ urlpatterns = [
     path("markdown/", views.markdown, name="markdown"),
     path("greeting/", views.greeting, name="greeting"),
 ]
+
+if "debug_toolbar" in settings.INSTALLED_APPS:  # see settings.py
+    from debug_toolbar.toolbar import debug_toolbar_urls
+
+    urlpatterns += debug_toolbar_urls()

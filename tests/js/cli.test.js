@@ -208,11 +208,28 @@ describe('starting a host', () => {
   });
 
   test('plain mode prints "Host listening at address:port"', async () => {
-    const host = await startHost(FUNCTIONS_CONFIG, {json: false});
+    const host = await startHost(FUNCTIONS_CONFIG, {json: false, env: {...process.env, NODE_ENV: 'production'}});
     try {
       assert.match(host.firstLine, /^Host listening at 127\.0\.0\.1:\d+$/);
       const res = await host.call('hello_world', {name: 'plain'});
       assert.equal(res.text, 'Hello, plain!');
+      const status = await host.request({method: 'GET', path: '/status'});
+      assert.equal(status.json().nodeEnv, 'production');
+    } finally {
+      await host.stop();
+    }
+  });
+
+  test('started without NODE_ENV, its first line says that libraries run in development mode', async () => {
+    const {NODE_ENV: _unset, ...env} = process.env;
+    const host = await startHost(FUNCTIONS_CONFIG, {json: false, env});
+    try {
+      assert.match(
+        host.firstLine,
+        /^Host listening at 127\.0\.0\.1:\d+ \(NODE_ENV is not set: React and other libraries run their slower development builds; set NODE_ENV=production in production\)$/,
+      );
+      const status = await host.request({method: 'GET', path: '/status'});
+      assert.equal(status.json().nodeEnv, null);
     } finally {
       await host.stop();
     }

@@ -132,7 +132,7 @@ async function startHost(config, {args = [], json = true, cwd, socket = null, en
   const {child, output, exited} = started;
   const firstLine = await readFirstLine(started, 'the host');
   const status = json ? JSON.parse(firstLine) : null;
-  const port = socket !== null ? null : json ? status.config.port : Number(firstLine.split(':').pop());
+  const port = socket !== null ? null : json ? status.config.port : Number(/^Host listening at \S+:(\d+)/.exec(firstLine)?.[1]);
   const target = socket ?? port;
   return {
     child,

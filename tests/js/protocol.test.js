@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const {after, before, describe, test} = require('node:test');
 
-const {fixture, sha1, startHost} = require('./helpers');
+const {fixture, sha1, startHost, waitFor} = require('./helpers');
 
 const FUNCTIONS_CONFIG = fixture('functions.config.js');
 
@@ -39,7 +39,7 @@ describe('GET /status', () => {
     const res = await host.request({method: 'GET', path: '/status'});
     assertSized(res);
     const status = res.json();
-    assert.deepEqual(Object.keys(status), ['type', 'version', 'pid', 'node', 'config']);
+    assert.deepEqual(Object.keys(status), ['type', 'version', 'pid', 'node', 'nodeEnv', 'config']);
     assert.deepEqual(Object.keys(status.config), [
       'address',
       'port',
@@ -233,6 +233,21 @@ describe('function styles', () => {
     assert.equal(body.name, 'whoami');
     assert.equal(body.hostType, 'Host');
     assert.deepEqual(body.functions, host.status.config.functions);
+    assert.equal(body.requestId, null); // no X-Request-ID
+  });
+
+  test("this.requestId is the call's X-Request-ID, in its log line too; one that breaks the rule is ignored", async () => {
+    const res = await host.call('whoami', {}, {headers: {'X-Request-ID': 'page-42:a/b+c=d'}});
+    assert.equal(res.json().requestId, 'page-42:a/b+c=d');
+    await waitFor(() => / whoami 200 \d+\.\d\dms id=page-42:a\/b\+c=d\n/.test(host.output.stdout), {what: 'the log line'});
+    const failed = await host.call('double', {}, {headers: {'X-Request-ID': 'failing-7'}});
+    assert.equal(failed.status, 500);
+    await waitFor(() => host.output.stderr.includes(' double 500 id=failing-7: Error: No number was provided\n'), {what: 'the error line'});
+    for (const bad of ['two words', 'x'.repeat(201), 'a;b']) {
+      const ignored = await host.call('whoami', {}, {headers: {'X-Request-ID': bad}});
+      assert.equal(ignored.json().requestId, null, bad);
+    }
+    await waitFor(() => host.output.stdout.split('\n').filter((line) => / whoami 200 \d+\.\d\dms$/.test(line)).length >= 3, {what: 'lines without an id'});
   });
 });
 

@@ -71,7 +71,7 @@ describe('a host on a Unix socket', () => {
 
   test('says "Host listening at unix:PATH" without --json', async () => {
     const socketPath = path.join(dir, 'plain.sock');
-    const host = await startOn(socketPath, {json: false});
+    const host = await startOn(socketPath, {json: false, env: {...process.env, NODE_ENV: 'production'}});
     assert.equal(host.firstLine, `Host listening at unix:${socketPath}`);
   });
 

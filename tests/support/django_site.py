@@ -20,7 +20,7 @@ import pytest
 
 from .hosts import FIXTURES, free_port, js_host_for_test, running_host, write_config
 from .paths import REPO
-from .processes import wait_until
+from .processes import children_of, wait_until
 
 SITE_CONFIG = FIXTURES / "django" / "site.config.js"
 
@@ -163,17 +163,6 @@ def running_server(directory, js_host, **settings):
         yield server
     finally:
         server.stop()
-
-
-def children_of(pid):
-    """PIDs of the live child processes of ``pid`` (Linux /proc)."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            children += [int(child) for child in task.read_text().split()]
-        except OSError:
-            pass
-    return children
 
 
 def signal_process_tree(process, sig):

@@ -22,6 +22,17 @@ def alive(pid):
         return False
 
 
+def children_of(pid):
+    """PIDs of the live child processes of ``pid`` (Linux /proc)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children += [int(child) for child in task.read_text().split()]
+        except OSError:
+            pass
+    return children
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -123,6 +123,16 @@ function describeListenError(err) {
   return reasons[err.code] ? `${reasons[err.code]} (${err.code})` : err.message;
 }
 
+// The plain first line. React and most libraries read NODE_ENV once, as they load: unset,
+// they run their development builds, several times slower (a production host is usually
+// started by a supervisor, where it is easy to forget).
+function listeningLine(location) {
+  const note = process.env.NODE_ENV
+    ? ''
+    : ' (NODE_ENV is not set: React and other libraries run their slower development builds; set NODE_ENV=production in production)';
+  return `Host listening at ${location}${note}`;
+}
+
 function describeThrown(err) {
   return err instanceof Error ? String(err.stack || err) : String(err);
 }
@@ -216,7 +226,7 @@ function standaloneRole(logger, values) {
     },
     listening(host, drain) {
       reportSourcesToManager(host.config.sources);
-      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${host.location()}`);
+      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : listeningLine(host.location()));
       // Last: it takes away the managed-host mark that reportSourcesToManager reads.
       stopWhenOrphanedAndIdle(host.server, drain);
     },
@@ -295,7 +305,7 @@ function serveCluster(values, {workers}) {
     flushAndExit(logger, 1);
   });
   const announce = (status) => {
-    logger.releaseStdout(values.json ? JSON.stringify(status) : `Host listening at ${describeLocation(status.config)}`);
+    logger.releaseStdout(values.json ? JSON.stringify(status) : listeningLine(describeLocation(status.config)));
   };
   const primary = startCluster({count: workers, logger, announce});
   process.on('SIGTERM', primary.stop);

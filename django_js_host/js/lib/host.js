@@ -23,6 +23,7 @@ const {
   JSON_TYPE,
   CALLABLE_NAME,
   isCallableName,
+  isRequestId,
   sha1,
 } = require('./protocol');
 const {trackConnections} = require('./shutdown');
@@ -67,6 +68,8 @@ function hostStatus(config, port) {
     version,
     pid: process.pid,
     node: process.version,
+    // null: libraries run their development builds (see js-host.js's listening line).
+    nodeEnv: process.env.NODE_ENV || null,
     config: {
       address: onSocket ? null : config.address,
       port: onSocket ? null : port,
@@ -111,8 +114,6 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
   const {reply, replyJson} = replies;
 
   const host = {config, server, listen, close, status, location};
-  // `this` inside a function: its name, and the host (status(), config).
-  const contexts = new Map(functionNames.map((name) => [name, {name, host}]));
 
   function status() {
     const port = config.socket === null && server.listening ? server.address().port : config.port;
@@ -203,10 +204,15 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       refuse(req, res, started, name, 404, 'UnknownFunction', message);
       return;
     }
+    // `this` inside the function: its name, the host (status(), config) and the call's
+    // request id (X-Request-ID; null without one). Made per call: it holds the call's id.
+    const header = req.headers['x-request-id'];
+    const requestId = isRequestId(header) ? header : null;
+    const context = {name, host, requestId};
     res.once('close', () => {
       if (!res.writableFinished) {
         const waited = (performance.now() - started).toFixed(2);
-        logger.error(`${timestamp()} warning: ${name}: the connection closed after ${waited}ms, before the answer`);
+        logger.error(`${timestamp()} warning: ${name}${idNote(context)}: the connection closed after ${waited}ms, before the answer`);
       }
     });
     readBody(req, config.requestDataLimit, (body) => {
@@ -220,9 +226,9 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       const data = parseArguments(res, started, name, body, hashParameter(query), check);
       if (data === undefined) return;
       if (batch) {
-        runBatch(fn, data, contexts.get(name), warn, (failures, results) => answerBatch(res, started, name, data.length, failures, results));
+        runBatch(fn, data, context, warn, (failures, results) => answerBatch(res, started, context, data.length, failures, results));
       } else {
-        callFunction(fn, data, contexts.get(name), (error, output) => answer(res, started, name, error, output), warn);
+        callFunction(fn, data, context, (error, output) => answer(res, started, context, error, output), warn);
       }
     });
   }
@@ -251,7 +257,13 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
     return undefined;
   }
 
-  function answer(res, started, name, error, output) {
+  // ` id=<request id>` for the call's log lines, or nothing.
+  function idNote({requestId}) {
+    return requestId === null ? '' : ` id=${requestId}`;
+  }
+
+  function answer(res, started, context, error, output) {
+    const {name} = context;
     let statusCode = 200;
     let contentType;
     let body;
@@ -266,14 +278,14 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       statusCode = 500;
       contentType = JSON_TYPE;
       body = JSON.stringify({...error, function: name});
-      logger.error(`${timestamp()} ${name} 500: ${errorText(error)}`);
+      logger.error(`${timestamp()} ${name} 500${idNote(context)}: ${errorText(error)}`);
     }
     const sent = reply(res, statusCode, contentType, body);
-    logCall(name, statusCode, started, sent ? '' : ' (connection closed: answer dropped)');
+    logCall(name, statusCode, started, `${idNote(context)}${sent ? '' : ' (connection closed: answer dropped)'}`);
   }
 
-  function answerBatch(res, started, name, total, failures, results) {
-    const label = `${name} (batch of ${total})`;
+  function answerBatch(res, started, context, total, failures, results) {
+    const label = `${context.name} (batch of ${total})`;
     let sent;
     if (failures.length === 0) {
       sent = reply(res, 200, JSON_TYPE, results);
@@ -281,10 +293,10 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       // The first failure's stack, as for a single call; the rest are in the answer.
       const {index, error} = failures[0];
       const more = failures.length > 1 ? ` (and ${failures.length - 1} more)` : '';
-      logger.error(`${timestamp()} ${label} call ${index} 500${more}: ${errorText(error)}`);
-      sent = reply(res, 500, JSON_TYPE, batchFailedBody(name, total, failures, results));
+      logger.error(`${timestamp()} ${label} call ${index} 500${more}${idNote(context)}: ${errorText(error)}`);
+      sent = reply(res, 500, JSON_TYPE, batchFailedBody(context.name, total, failures, results));
     }
-    logCall(label, failures.length ? 500 : 200, started, sent ? '' : ' (connection closed: answer dropped)');
+    logCall(label, failures.length ? 500 : 200, started, `${idNote(context)}${sent ? '' : ' (connection closed: answer dropped)'}`);
   }
 
   function warn(message, error) {

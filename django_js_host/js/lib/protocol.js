@@ -16,12 +16,22 @@ const JSON_TYPE = 'application/json';
 // The shared token of a host that has one (host.config.js `token`, or JS_HOST_TOKEN).
 const TOKEN_HEADER = 'X-JS-Host-Token';
 
+// The id a call carries (Python sends Django's X-Request-ID, or one it made); the host logs
+// it and gives it to the function as this.requestId. One that breaks the rule is ignored:
+// it goes into log lines, which must stay one line each and plain.
+const REQUEST_ID_HEADER = 'X-Request-ID';
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,200}$/;
+
 // Names travel as a raw URL path segment, never percent-decoded, so only characters that
 // need no escaping can be called; '.' and '..' would be rewritten by URL normalisers.
 const CALLABLE_NAME = /^[A-Za-z0-9_$.-]+$/;
 
 function isCallableName(name) {
   return typeof name === 'string' && CALLABLE_NAME.test(name) && name !== '.' && name !== '..';
+}
+
+function isRequestId(value) {
+  return typeof value === 'string' && REQUEST_ID.test(value);
 }
 
 // One-shot where Node has it (crypto.hash: Node >= 20.12 or 21.7): no Hash object per call.
@@ -70,8 +80,11 @@ module.exports = {
   HASH_PARAMETER,
   JSON_TYPE,
   TOKEN_HEADER,
+  REQUEST_ID_HEADER,
+  REQUEST_ID,
   CALLABLE_NAME,
   isCallableName,
+  isRequestId,
   sha1,
   callPath,
   batchPath,
