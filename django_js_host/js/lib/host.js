@@ -12,13 +12,16 @@ const {checkBatchArguments, runBatch, batchFailedBody} = require('./batch');
 const {readBody, parseJsonBody, isJsonObject, createReplies} = require('./body');
 const {describeType} = require('./config');
 const {createGuard} = require('./guard');
-const {callFunction} = require('./invoke');
+const {CallContext, callFunction, describeFunctionError} = require('./invoke');
 const {timestamp} = require('./log');
 const {encodeOutput, unsendable} = require('./output');
+const {isStream, readWhole, sendStream} = require('./stream');
 const {
   STATUS_PATH,
   FUNCTION_PATH,
   BATCH_PATH,
+  STREAM_PATH,
+  STREAM_TYPE,
   HASH_PARAMETER,
   JSON_TYPE,
   CALLABLE_NAME,
@@ -30,6 +33,19 @@ const {listenOnSocket} = require('./unix-socket');
 const {version} = require('../package.json');
 
 const HASH_PREFIX = `${HASH_PARAMETER}=`;
+
+// What a function request is: a call, a batch of calls, or a call whose answer may come in pieces.
+const CALL = 'call';
+const BATCH = 'batch';
+const STREAM = 'stream';
+
+// With a streamed answer. X-Accel-Buffering: nginx (as ROOT_URL, say) passes each chunk on as
+// it comes instead of holding the answer back until its end.
+const STREAM_HEADERS = {'X-Accel-Buffering': 'no'};
+
+// Answers whose stream failed midway, which the host closes unended on purpose: their close
+// is no caller going away.
+const cutByTheirError = new WeakSet();
 
 // Python keeps connections in a pool and checks for our FIN before reusing one: a long
 // keep-alive saves reconnecting between calls that are seconds apart.
@@ -111,8 +127,6 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
   const {reply, replyJson} = replies;
 
   const host = {config, server, listen, close, status, location};
-  // `this` inside a function: its name, and the host (status(), config).
-  const contexts = new Map(functionNames.map((name) => [name, {name, host}]));
 
   function status() {
     const port = config.socket === null && server.listening ? server.address().port : config.port;
@@ -168,26 +182,30 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       return;
     }
     if (path.startsWith(FUNCTION_PATH)) {
-      handleFunctionRequest(req, res, started, path.slice(FUNCTION_PATH.length), query, false);
+      handleFunctionRequest(req, res, started, path.slice(FUNCTION_PATH.length), query, CALL);
     } else if (path.startsWith(BATCH_PATH)) {
-      handleFunctionRequest(req, res, started, path.slice(BATCH_PATH.length), query, true);
+      handleFunctionRequest(req, res, started, path.slice(BATCH_PATH.length), query, BATCH);
+    } else if (path.startsWith(STREAM_PATH)) {
+      handleFunctionRequest(req, res, started, path.slice(STREAM_PATH.length), query, STREAM);
     } else if (path === STATUS_PATH) {
       if (req.method === 'GET') replyJson(res, 200, status());
       else refuse(req, res, started, `${req.method} ${path}`, 405, 'MethodNotAllowed', 'Use GET /status', {Allow: 'GET'});
     } else {
-      const message = `No such path ${JSON.stringify(path)}: this host answers GET /status, POST /function/<name> and POST /batch/<name>`;
+      const message = `No such path ${JSON.stringify(path)}: this host answers GET /status, POST /function/<name>, POST /batch/<name> and POST /stream/<name>`;
       refuse(req, res, started, `${req.method} ${path}`, 404, 'NotFound', message);
     }
   }
 
   // `name` is the raw path segment: it is checked, never percent-decoded, so what the
   // client (and a cache keyed on the URL) sees is exactly the function that runs.
-  // `batch`: POST /batch/<name>, many calls in one request (batch.js).
-  function handleFunctionRequest(req, res, started, name, query, batch) {
+  // `kind`: CALL, BATCH (many calls in one request, batch.js) or STREAM (an answer that may
+  // come in pieces, stream.js).
+  function handleFunctionRequest(req, res, started, name, query, kind) {
+    const batch = kind === BATCH;
     if (req.method !== 'POST') {
       const message = batch
         ? `Use POST /batch/${name} with a JSON array of keyword-argument objects as the body`
-        : `Use POST /function/${name} with a JSON object of keyword arguments as the body`;
+        : `Use POST ${kind === STREAM ? STREAM_PATH : FUNCTION_PATH}${name} with a JSON object of keyword arguments as the body`;
       refuse(req, res, started, name, 405, 'MethodNotAllowed', message, {Allow: 'POST'});
       return;
     }
@@ -203,8 +221,12 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       refuse(req, res, started, name, 404, 'UnknownFunction', message);
       return;
     }
+    // `this` inside the function: its name, the host (status(), config), and its signal.
+    // One for all the calls of a batch, which share their connection.
+    const context = new CallContext(name, host);
     res.once('close', () => {
-      if (!res.writableFinished) {
+      if (!res.writableFinished && !cutByTheirError.has(res)) {
+        CallContext.abort(context);
         const waited = (performance.now() - started).toFixed(2);
         logger.error(`${timestamp()} warning: ${name}: the connection closed after ${waited}ms, before the answer`);
       }
@@ -220,9 +242,10 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       const data = parseArguments(res, started, name, body, hashParameter(query), check);
       if (data === undefined) return;
       if (batch) {
-        runBatch(fn, data, contexts.get(name), warn, (failures, results) => answerBatch(res, started, name, data.length, failures, results));
+        runBatch(fn, data, context, warn, (failures, results) => answerBatch(res, started, name, data.length, failures, results));
       } else {
-        callFunction(fn, data, contexts.get(name), (error, output) => answer(res, started, name, error, output), warn);
+        const streamed = kind === STREAM;
+        callFunction(fn, data, context, (error, output) => answer(res, started, context, error, output, streamed), warn);
       }
     });
   }
@@ -251,7 +274,15 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
     return undefined;
   }
 
-  function answer(res, started, name, error, output) {
+  // `streamed`: the request may be answered in pieces (POST /stream/<name>). A stream
+  // output to one that may not is read whole first.
+  function answer(res, started, context, error, output, streamed) {
+    if (!error && isStream(output)) {
+      if (streamed) answerStream(res, started, context, output);
+      else answerWhole(res, started, context, output);
+      return;
+    }
+    const {name} = context;
     let statusCode = 200;
     let contentType;
     let body;
@@ -270,6 +301,37 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
     }
     const sent = reply(res, statusCode, contentType, body);
     logCall(name, statusCode, started, sent ? '' : ' (connection closed: answer dropped)');
+  }
+
+  function answerWhole(res, started, context, stream) {
+    readWhole(stream, context.signal).then(
+      (text) => {
+        if (text === undefined) logCall(context.name, 200, started, ' (connection closed: stream cancelled)');
+        else answer(res, started, context, null, text, false);
+      },
+      (err) => answer(res, started, context, describeFunctionError(err), undefined, false),
+    );
+  }
+
+  async function answerStream(res, started, context, stream) {
+    const {name} = context;
+    const sent = await sendStream(res, stream, {
+      signal: context.signal,
+      writeHead: () => replies.writeChunkedHead(res, 200, STREAM_TYPE, STREAM_HEADERS),
+      describeError: (thrown) => ({...describeFunctionError(thrown), function: name}),
+      writeTimeout: config.writeTimeout,
+    });
+    const {outcome, chunks} = sent;
+    if (outcome === 'failed early') {
+      answer(res, started, context, describeFunctionError(sent.thrown), undefined, false);
+    } else if (outcome === 'failed') {
+      cutByTheirError.add(res);
+      logger.error(`${timestamp()} ${name} 500 after ${chunks} chunks of its stream: ${errorText(sent.error)}`);
+      logCall(name, 200, started, ` stream of ${chunks} chunks cut by its error`);
+    } else {
+      const note = outcome === 'ended' ? ` stream of ${chunks} chunks` : ` (connection closed: stream cancelled after ${chunks} chunks)`;
+      logCall(name, 200, started, note);
+    }
   }
 
   function answerBatch(res, started, name, total, failures, results) {
