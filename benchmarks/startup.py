@@ -18,10 +18,11 @@ Prints one table of medians (min-max) measured side by side in one run:
 
 A cold start is three node processes started one after the other (`js-host.js --manager
 --detach`, the manager it starts, the host the manager starts), so it moves with the cost of
-starting node, which the last line but one reports: `node -e 0`, and `node -e 0` without
+starting node, which a line under the table reports: `node -e 0`, and `node -e 0` without
 NODE_EXTRA_CA_CERTS when that is set (node 20 reads and parses those certificates at every
 start). --without-extra-ca-certs runs the timed processes (and so the manager and hosts
-they start) without it.
+they start) without it. Another line reports what importing httptools (which parses the
+answers) costs a fresh process, and how much of it is `typing`, which it imports.
 
 Python's bytecode is cached in a temp dir (PYTHONPYCACHEPREFIX) filled by an untimed round 0,
 so every script runs as from an installed package, which pip compiles at install, even where
@@ -173,6 +174,26 @@ def node_start(env, runs=7):
     return statistics.median(times) * 1000
 
 
+def import_cost(env, module="httptools", runs=7):
+    """Median ms to import ``module`` in a fresh process (``-X importtime``, cumulative), and
+    of that, the ms of ``typing``, which httptools imports and a Django process has already."""
+    totals, typing = [], []
+    for _ in range(runs):
+        finished = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {module}"], env=env, capture_output=True, text=True,
+            check=True,
+        )
+        cumulative = {}
+        for line in finished.stderr.splitlines():
+            _, _, numbers = line.partition("import time:")
+            parts = numbers.split("|")
+            if len(parts) == 3 and parts[1].strip().isdigit():
+                cumulative[parts[2].strip()] = int(parts[1]) / 1000
+        totals.append(cumulative[module])
+        typing.append(cumulative.get("typing", 0.0))
+    return statistics.median(totals), statistics.median(typing)
+
+
 def summary(samples):
     ms = sorted(sample * 1000 for sample in samples)
     return statistics.median(ms), ms[0], ms[-1]
@@ -252,6 +273,9 @@ def main():
             f"{name:20} {wall[0]:10.1f} ({wall[1]:5.1f}-{wall[2]:6.1f}) "
             f"{call[0]:10.2f} ({call[1]:5.2f}-{call[2]:6.2f}) {ratio:8.2f}"
         )
+    httptools_ms, typing_ms = import_cost(env)
+    print(f"import httptools (the answers' parser; -X importtime, median of 7): {httptools_ms:.1f} ms, "
+          f"of which typing {typing_ms:.1f} ms (a Django process has imported typing already)")
     line = f"node start (node -e 0, median of 7): {node_start(env):.1f} ms"
     if "NODE_EXTRA_CA_CERTS" in env:
         line += (f"; {node_start({k: v for k, v in env.items() if k != 'NODE_EXTRA_CA_CERTS'}):.1f} ms "

@@ -315,6 +315,7 @@ class Settings:
         # (the JS_HOST dict read, its resolved values)
         self._cached: tuple[dict[str, Any], ResolvedSettings] | None = None
         self._plain_settings = NO_JS_HOST  # configure() values when there is no Django project
+        self._django_settings: Any = None  # django.conf.settings, once Django is configured
 
     def configure(self, **overrides: Any) -> None:
         """Set JS_HOST values from plain Python; works with or without a Django project.
@@ -362,15 +363,21 @@ class Settings:
                 raise AttributeError(f"No JS_HOST setting named {name!r}") from None
 
     def _raw_settings(self) -> dict[str, Any]:
+        # Every call comes here, twice: the cheapest test first.
+        django_settings = self._django_settings
+        if django_settings is not None:
+            raw: dict[str, Any] = getattr(django_settings, "JS_HOST", NO_JS_HOST)
+            return raw
         if self._plain_settings is not NO_JS_HOST and "django.conf" not in sys.modules:
-            # configure() ran without Django, which is still not loaded: a plain script,
-            # whose every call comes here (_django_configured reads the environment).
+            # configure() ran without Django, which is still not loaded: a plain script
+            # (_django_configured reads the environment).
             return self._plain_settings
         if not _django_configured():
             return self._plain_settings
         from django.conf import settings as django_settings
 
-        return getattr(django_settings, "JS_HOST", NO_JS_HOST)
+        self._django_settings = django_settings  # configured once, configured for good
+        return self._raw_settings()
 
 
 def _django_configured() -> bool:

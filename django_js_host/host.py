@@ -18,7 +18,7 @@ from .exceptions import ConfigError, ConnectionError, FunctionTimeout, JSHostErr
 from .links.direct import DirectLink
 from .links.managed import ManagedLink
 from .links.manager import manager as default_manager
-from .protocol import JSON_TYPE, STATUS_PATH, TOKEN_HEADER, source_hash
+from .protocol import STATUS_PATH, TOKEN_HEADER, source_hash
 from .transport import AsyncTransport, Transport
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     ConfigKey = tuple[str, str, str, str]  # (node, bin, config file, source root)
 
 STATUS_TIMEOUT = 5.0
-JSON_HEADERS = {"Content-Type": JSON_TYPE}
 
 
 class JSHost:
@@ -284,7 +283,7 @@ class JSHost:
         left = timeout
         while True:
             try:
-                return (self._transport or self.transport).request("POST", path, body, JSON_HEADERS, timeout=left)
+                return (self._transport or self.transport).post_json(path, body, left)
             except ConnectionError as error:
                 if not self._reconnect_after(link, error, deadline):
                     raise
@@ -337,7 +336,7 @@ class JSHost:
         left = timeout
         while True:
             try:
-                return await self.async_transport.request("POST", path, body, JSON_HEADERS, timeout=left)
+                return await self.async_transport.post_json(path, body, left)
             except ConnectionError as error:
                 if not await asyncio.to_thread(self._reconnect_after, link, error, deadline):
                     raise

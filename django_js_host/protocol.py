@@ -27,6 +27,7 @@ BATCH_PATH = "/batch/"
 # POST /function/<name>?hash=<sha1 hex of the exact body bytes>: a caching proxy keys on it.
 HASH_PARAMETER = "hash"
 JSON_TYPE = "application/json"
+JSON_HEADERS = {"Content-Type": JSON_TYPE}  # what every POST of JSON carries
 # The shared token of a host that has one (host.config.js ``token``, or JS_HOST_TOKEN).
 TOKEN_HEADER = "X-JS-Host-Token"
 

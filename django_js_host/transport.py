@@ -1,11 +1,12 @@
 """The one place that speaks HTTP to hosts, managers and proxies.
 
-Calls go over plain sockets (TCP, or Unix sockets: ``unix:/path/to.sock``), kept alive,
-with a small HTTP/1.1 reader of our own: ``requests.Session`` costs about three times the
-raw floor per trivial call, and even ``http.client`` spends half of a trivial call parsing
-headers into an email.message; a host exists to be fast. Each thread of each process has its
-own connection, so no socket is ever shared between threads or crosses a fork (gunicorn
---preload, uwsgi, multiprocessing).
+Calls go over plain sockets of our own (TCP, or Unix sockets: ``unix:/path/to.sock``), kept
+alive, and answers are parsed by httptools (llhttp, the parser of Node's own server), which
+does keep-alive, chunked bodies, 1xx, 204/304 and HTTP/1.0 as HTTP says: ``requests.Session``
+costs about three times the raw floor per trivial call, and even ``http.client`` spends half
+of a trivial call parsing headers into an email.message; a host exists to be fast. Each
+thread of each process has its own connection, so no socket is ever shared between threads
+or crosses a fork (gunicorn --preload, uwsgi, multiprocessing).
 
 ``AsyncTransport`` does the same for asyncio (``Function.acall``): kept-alive connections
 per event loop, as many as there are calls in flight, and never a blocking socket call.
@@ -23,20 +24,26 @@ import time
 from collections import namedtuple
 from urllib.parse import urlsplit
 
-from .exceptions import ConfigError, ConnectionError, FunctionTimeout
+import httptools
+
+from .exceptions import ConfigError, ConnectionError, FunctionTimeout, UnexpectedResponse
+from .protocol import JSON_HEADERS
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import AsyncGenerator, Mapping
-    from typing import Literal, NamedTuple
+    from typing import NamedTuple
 
-    Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-    IdleStreams = tuple[asyncio.StreamReader, asyncio.StreamWriter, float]  # and when it last answered
-    Framing = Literal["none", "length", "chunked", "close"]
+    # A connection: its streams, and its parser (see _Answer).
+    Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter, "_Answer"]
+    IdleStreams = tuple[asyncio.StreamReader, asyncio.StreamWriter, "_Answer", float]  # and when it last answered
 
 # Loopback connects are instant or refused; this bounds the wait for a remote ROOT_URL.
 CONNECT_TIMEOUT = 5.0
+# Connecting and sending took longer than this: the first read, too, waits only for what is
+# left of the call's timeout (see _read_answer).
+SLOW_SEND = 0.005
 # Bodies up to this size go in one write with the headers (see Transport.request).
 ONE_WRITE_LIMIT = 64 * 1024
 # A connection idle for longer is not reused: a host closes its idle connections after 60 s
@@ -100,18 +107,30 @@ class _Endpoint:
             self._path_prefix = parts.path.rstrip("/")
             self._host_header = parts.netloc.rpartition("@")[2]  # host[:port], as the URL says
         self._extra_head = "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
+        self._json_post = self._head_parts("POST", JSON_HEADERS)  # every call's, made once
 
     def url_of(self, path: str) -> str:
         """Where a request for ``path`` goes, as people read it (nginx's form for sockets)."""
         return f"{self.base_url}:{path}" if self.socket_path else self.base_url + path
 
+    def _head_parts(self, method: str, headers: Mapping[str, str] | None) -> tuple[str, str]:
+        """The head of a request as (what goes before its path, what goes between its path
+        and the length of its body)."""
+        lines = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        return (
+            f"{method} {self._path_prefix}",
+            f" HTTP/1.1\r\nHost: {self._host_header}\r\n{self._extra_head}{lines}Content-Length: ",
+        )
+
     def _request_head(self, method: str, path: str, headers: Mapping[str, str] | None, body_length: int) -> bytes:
         """The request line and headers of a request, as bytes."""
-        head = [f"{method} {self._path_prefix}{path} HTTP/1.1\r\nHost: {self._host_header}\r\n{self._extra_head}"]
-        if headers:
-            head += [f"{name}: {value}\r\n" for name, value in headers.items()]
-        head.append(f"Content-Length: {body_length}\r\n\r\n")
-        return "".join(head).encode("latin-1")
+        before, after = self._head_parts(method, headers)
+        return f"{before}{path}{after}{body_length}\r\n\r\n".encode("latin-1")
+
+    def _json_post_head(self, path: str, body_length: int) -> bytes:
+        """_request_head of a POST with a JSON body, from the parts made once."""
+        before, after = self._json_post
+        return f"{before}{path}{after}{body_length}\r\n\r\n".encode("latin-1")
 
     def _no_answer(self, path: str, timeout: float) -> FunctionTimeout:
         return FunctionTimeout(f"No answer from {self.url_of(path)} within {timeout:g} s")
@@ -121,6 +140,12 @@ class _Endpoint:
             f"The JS host at {self.base_url} closed the connection before answering "
             f"{method} {path} ({error.__class__.__name__}: {error}). "
             "Did it crash or stop? Its output or logfile says why."
+        )
+
+    def _not_http(self, method: str, path: str, error: _NotHTTP) -> UnexpectedResponse:
+        return UnexpectedResponse(
+            f"The JS host at {self.base_url} answered {method} {path} with something that is not "
+            f"HTTP/1.x ({error}). Is another program listening there?"
         )
 
     def _cannot_connect(self, reason: str) -> ConnectionError:
@@ -148,21 +173,28 @@ class Transport(_Endpoint):
     ) -> Response:
         """Send one request and read the whole answer.
 
-        Raises ConnectionError (nothing listening, or the peer hung up before answering)
-        and FunctionTimeout (no answer within ``timeout`` seconds). Any HTTP status is
-        returned, not raised: what a status means is the caller's business.
+        Raises ConnectionError (nothing listening, or the peer hung up before answering),
+        FunctionTimeout (no answer within ``timeout`` seconds) and UnexpectedResponse (an
+        answer that is not HTTP). Any HTTP status is returned, not raised: what a status
+        means is the caller's business.
         """
+        body = body or b""
+        return self._exchange(method, path, self._request_head(method, path, headers, len(body)), body, timeout)
+
+    def post_json(self, path: str, body: bytes, timeout: float) -> Response:
+        """``request("POST", path, body, {"Content-Type": "application/json"}, timeout)``,
+        a call's: its head is made from parts made once."""
+        return self._exchange("POST", path, self._json_post_head(path, len(body)), body, timeout)
+
+    def _exchange(self, method: str, path: str, head: bytes, body: bytes, timeout: float) -> Response:
         started = time.monotonic()
         connection = self._connection(started)
         sock = connection.sock
         if sock is None:
             sock = self._open(connection)
-        body = body or b""
-        head = self._request_head(method, path, headers, len(body))
         try:
             if connection.read_timeout != timeout:  # a syscall: only when it changes
                 connection.set_timeout(timeout)
-            reads = _TimedReads(connection, sock, timeout, started)
             if len(body) <= ONE_WRITE_LIMIT:
                 # One write: one system call, and no wait on the peer's delayed ACK between
                 # headers and body. A big body is not copied to join it.
@@ -170,18 +202,22 @@ class Transport(_Endpoint):
             else:
                 sock.sendall(head)
                 sock.sendall(body)
-            status, content_type, payload, reusable = _read_response(reads)
+            url = self.url_of(path)  # while the host works, not after it answered
+            status, content_type, payload, reusable = _read_answer(connection, sock, started, timeout)
         except (TimeoutError, BlockingIOError):  # BlockingIOError: the kernel's timeout
             connection.close()
             raise self._no_answer(path, timeout) from None
-        except (OSError, ValueError) as error:
+        except OSError as error:
             connection.close()
             raise self._answer_lost(method, path, error) from error
+        except _NotHTTP as error:
+            connection.close()
+            raise self._not_http(method, path, error) from None
         if reusable:
             connection.answered_at = time.monotonic()
         else:
             connection.close()
-        return Response(status, content_type, payload, self.url_of(path))
+        return Response(status, content_type, payload, url)
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
@@ -231,20 +267,21 @@ class Transport(_Endpoint):
         connection.read_timeout = None
         connection.idle_poller = select.poll()
         connection.idle_poller.register(sock, select.POLLIN)
+        connection.answer = _Answer()
         return sock
 
 
 class AsyncTransport(_Endpoint):
     """Kept-alive HTTP/1.1 requests to one base URL from asyncio code.
 
-    A small client of its own rather than a dependency: a host answers with Content-Length
-    (a proxy in front may chunk, which is read too). Idle connections are kept per event
-    loop, since asyncio streams belong to the loop that opened them.
+    asyncio streams and the same answer parsing as Transport, rather than an HTTP client
+    dependency. Idle connections are kept per event loop, since asyncio streams belong to the
+    loop that opened them.
     """
 
     def __init__(self, base_url: str, extra_headers: Mapping[str, str] | None = None) -> None:
         super().__init__(base_url, extra_headers)
-        # event loop -> ([(reader, writer, answered at)], the generator that closes them)
+        # event loop -> ([(reader, writer, answer, answered at)], the generator that closes them)
         self._idle: dict[asyncio.AbstractEventLoop, tuple[list[IdleStreams], AsyncGenerator[None, None]]] = {}
 
     async def request(
@@ -256,32 +293,42 @@ class AsyncTransport(_Endpoint):
         timeout: float = 10.0,
     ) -> Response:
         """As Transport.request, awaited: the event loop runs on while the host works."""
+        body = body or b""
+        return await self._exchange(method, path, self._request_head(method, path, headers, len(body)), body, timeout)
+
+    async def post_json(self, path: str, body: bytes, timeout: float) -> Response:
+        """As Transport.post_json, awaited."""
+        return await self._exchange("POST", path, self._json_post_head(path, len(body)), body, timeout)
+
+    async def _exchange(self, method: str, path: str, head: bytes, body: bytes, timeout: float) -> Response:
         import asyncio  # imported by async code already; a sync process should not pay ~25 ms
 
         idle = await self._idle_connections(asyncio.get_running_loop())
         streams: Streams | None = None
         while idle and streams is None:
-            reader, writer, answered_at = idle.pop()
+            reader, writer, answer, answered_at = idle.pop()
             # Closed by the host, or idle long enough that it is about to (see IDLE_REUSE_LIMIT).
             if reader.at_eof() or writer.is_closing() or time.monotonic() - answered_at > IDLE_REUSE_LIMIT:
                 writer.close()
             else:
-                streams = reader, writer
+                streams = reader, writer, answer
         if streams is None:
             streams = await self._open()
-        reader, writer = streams
-        body = body or b""
+        reader, writer, answer = streams
         try:
-            writer.write(self._request_head(method, path, headers, len(body)) + body)
-            status, content_type, payload, reusable = await asyncio.wait_for(_aread_response(reader), timeout)
+            writer.write(head + body)
+            status, content_type, payload, reusable = await asyncio.wait_for(_aread_answer(reader, answer), timeout)
         except asyncio.TimeoutError:
             writer.close()
             raise self._no_answer(path, timeout) from None
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as error:
+        except OSError as error:
             writer.close()
             raise self._answer_lost(method, path, error) from error
+        except _NotHTTP as error:
+            writer.close()
+            raise self._not_http(method, path, error) from None
         if reusable:
-            idle.append((reader, writer, time.monotonic()))
+            idle.append((reader, writer, answer, time.monotonic()))
         else:
             writer.close()
         return Response(status, content_type, payload, self.url_of(path))
@@ -291,7 +338,7 @@ class AsyncTransport(_Endpoint):
         if loop not in self._idle:
             # Loops closed without shutting down (no asyncio.run) leave theirs behind.
             for old_loop in [old for old in self._idle if old.is_closed()]:
-                for _, writer, _ in self._idle.pop(old_loop)[0]:
+                for _, writer, _, _ in self._idle.pop(old_loop)[0]:
                     writer.transport.abort()
             closer = self._close_idle_at_shutdown(loop)
             await closer.asend(None)
@@ -305,7 +352,7 @@ class AsyncTransport(_Endpoint):
             yield
         finally:
             idle, _ = self._idle.pop(loop, ([], None))
-            for _, writer, _ in idle:
+            for _, writer, _, _ in idle:
                 writer.close()
 
     async def _open(self) -> Streams:
@@ -317,45 +364,11 @@ class AsyncTransport(_Endpoint):
             assert self._address is not None  # an http(s):// URL has one
             opening = asyncio.open_connection(*self._address, ssl=self._tls or None)
         try:
-            return await asyncio.wait_for(opening, CONNECT_TIMEOUT)
+            reader, writer = await asyncio.wait_for(opening, CONNECT_TIMEOUT)
         except (OSError, asyncio.TimeoutError) as error:
             reason = getattr(error, "strerror", None) or str(error) or error.__class__.__name__
             raise self._cannot_connect(reason) from error
-
-
-async def _aread_response(reader: asyncio.StreamReader) -> tuple[int, str, bytes, bool]:
-    """_read_response for asyncio streams."""
-    import asyncio
-
-    status = 100
-    while 100 <= status < 200:  # an interim answer (100 Continue) before the real one
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as error:
-            raise ConnectionResetError(
-                "the connection closed " + ("inside the headers" if error.partial else "before the status line")
-            ) from None
-        status, headers = _parse_head(head[:-4])
-    framing = _framing(status, headers)
-    if framing == "none":
-        body = b""
-    elif framing == "length":
-        body = await reader.readexactly(int(headers[b"content-length"]))
-    elif framing == "chunked":
-        body = await _aread_chunked(reader)
-    else:
-        body = await reader.read()
-    return _answer(status, headers, body, framed=framing != "close")
-
-
-async def _aread_chunked(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
-    while size := int((await reader.readline()).split(b";", 1)[0], 16):
-        chunks.append(await reader.readexactly(size))
-        await reader.readline()  # the CRLF after each chunk
-    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-        pass  # trailers
-    return b"".join(chunks)
+        return reader, writer, _Answer()
 
 
 def _connect(address: tuple[str, int]) -> socket.socket:
@@ -397,54 +410,20 @@ def _connect_unix(path: str) -> socket.socket:
 TIMEVAL_FORMAT = "@qi4x" if sys.platform == "darwin" else "@ll"
 
 
-class _TimedReads:
-    """The reads of one answer, each waiting only for what is left of the call's
-    ``timeout``: FUNCTION_TIMEOUT bounds the whole call, so an answer that trickles in a
-    byte at a time cannot stretch it. A small answer comes in the first read, which waits
-    the socket's timeout as set (no system call to set it again) unless connecting or
-    sending took a while.
-    """
-
-    __slots__ = ("_connection", "_deadline", "_sock", "_timeout")
-
-    # Connecting and sending took longer than this: the first read, too, waits only for what
-    # is left.
-    SLOW_SEND = 0.005
-
-    def __init__(self, connection: _Connection, sock: socket.socket, timeout: float, started: float) -> None:
-        self._connection, self._sock, self._timeout = connection, sock, timeout
-        self._deadline = started + timeout
-
-    def first_recv(self, size: int) -> bytes:
-        if self._deadline - time.monotonic() < self._timeout - self.SLOW_SEND:
-            self._wait_at_most_what_is_left()
-        return self._sock.recv(size)
-
-    def recv(self, size: int) -> bytes:
-        self._wait_at_most_what_is_left()
-        return self._sock.recv(size)
-
-    def recv_into(self, buffer: memoryview) -> int:
-        self._wait_at_most_what_is_left()
-        return self._sock.recv_into(buffer)
-
-    def _wait_at_most_what_is_left(self) -> None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        self._connection.set_timeout(left)
-
-
 class _Connection:
     """A thread's kept-alive socket, and what is known about it."""
 
     sock: socket.socket | None = None
     read_timeout: float | None = None  # the socket's timeout now, so it is set only when it changes
     answered_at = 0.0  # time.monotonic() of its last answer: how long it has been idle
-    # Polls the socket for a close by the peer between requests; set (by Transport._open)
-    # whenever sock is, and read only then.
+    # Set (by Transport._open) whenever sock is, and read only then: what polls the socket
+    # for a close by the peer between requests, and the parser of its answers.
     idle_poller: select.poll
+    answer: _Answer
     kernel_timeouts = False  # a blocking socket whose timeouts the kernel keeps
+
+    def __init__(self) -> None:
+        self.buffer = memoryview(bytearray(RECV_SIZE))  # what each read fills
 
     def set_timeout(self, timeout: float) -> None:
         """Bound each send and receive by ``timeout`` seconds.
@@ -469,6 +448,13 @@ class _Connection:
             sock.settimeout(timeout)
         self.read_timeout = timeout
 
+    def wait_at_most_until(self, deadline: float) -> None:
+        """Bound the next send or receive by what is left until ``deadline``."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.set_timeout(left)
+
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close()
@@ -480,141 +466,158 @@ class _Connection:
         self.close()
 
 
-# Answers that never have a body, whatever their headers say (RFC 9110).
-BODILESS_STATUSES = frozenset({204, 304})
-# What one recv() asks for: a trivial answer whole. More is slower: CPython allocates the
-# whole size first, and past glibc's mmap threshold (128 KB) that is an mmap and munmap per
-# read (recv(256 KB) costs ~10 us, recv(64 KB) ~1 us). A longer body announced by its
-# Content-Length is read into one buffer of its size (_read_rest).
+# What one read asks for: a trivial answer whole, into a buffer each connection keeps (no
+# allocation per read; recv(n) allocates n bytes first, then shrinks them).
 RECV_SIZE = 64 * 1024
 
 
-def _read_response(rest: _TimedReads) -> tuple[int, str, bytes, bool]:
-    """(status, content type, body, reusable) of one HTTP/1.1 response on a blocking socket.
+class _NotHTTP(Exception):
+    """What came back is not an HTTP/1.x answer (llhttp says why)."""
 
-    Our own reader rather than http.client's: it parses the head with bytes.split, where
-    http.client builds an email.message (about half of a trivial call's Python time).
+
+class _Answer:
+    """The answer being read on one connection, as its httptools (llhttp) parser reports it.
+
+    Made with its parser when the connection opens, and used for every answer on it: llhttp
+    goes on to the next answer of a kept-alive connection by itself. After ``feed``, an
+    answer is ``complete`` or needs more bytes; ``end_of_stream`` tells it the peer closed.
     """
-    status, headers, body = _read_head(rest, rest.first_recv(RECV_SIZE))
-    while 100 <= status < 200:  # an interim answer (100 Continue) before the real one
-        status, headers, body = _read_head(rest, body)
-    framing = _framing(status, headers)
-    framed = framing != "close"
-    if framing == "none":
-        body = b""
-    elif framing == "length":
-        length = int(headers[b"content-length"])
-        if len(body) < length:
-            body = _read_rest(rest, body, length)
-        # More than announced: the peer does not frame its answers; use no more of it.
-        framed = len(body) == length
-        body = body if framed else body[:length]
-    elif framing == "chunked":
-        body = _read_chunked(rest, body)
-    else:
-        chunks = [body]
-        while chunk := rest.recv(RECV_SIZE):
-            chunks.append(chunk)
-        body = b"".join(chunks)
-    return _answer(status, headers, body, framed)
+
+    __slots__ = ("body", "complete", "content_type", "framing", "headers_read", "keep_alive", "length",
+                 "parser", "started", "status")
+    body: list[bytes]  # as it came, in pieces
+    content_type: bytes
+    framing: str
+    length: bytes  # the Content-Length header, for messages
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.expect()
+
+    def expect(self) -> None:
+        """Forget the last answer: the next one is for a new request. (``status`` and
+        ``keep_alive`` are set as an answer completes.)"""
+        self.started = self.complete = False
+        self._headers_expected()
+
+    def _headers_expected(self) -> None:
+        self.headers_read = False
+        self.content_type = b""
+        self.body = []
+        # How the body ends: "length" (Content-Length), "chunked", or "close" (the peer
+        # closes the connection after it: HTTP/1.0 and some proxies).
+        self.framing = "close"
+
+    def feed(self, data: bytes | memoryview) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # 101 Switching Protocols
+            raise _NotHTTP("it switched protocols (101), which no request of ours asks for") from None
+        except httptools.HttpParserError as error:
+            if not self.complete:
+                raise _NotHTTP(f"{str(error) or error.__class__.__name__}, in {bytes(data[:80])!r}") from None
+            # Bytes after the answer (see on_message_begin), or after its `Connection: close`:
+            # the peer frames its answers otherwise than we read them. The answer stands;
+            # the connection goes.
+            self.keep_alive = False
+
+    def end_of_stream(self) -> None:
+        """The peer closed the connection: the answer ends here, or was cut short."""
+        if self.headers_read and self.framing == "close":
+            self.status, self.keep_alive, self.complete = self.parser.get_status_code(), False, True
+            return
+        if not self.started:
+            where = "before the status line"
+        elif not self.headers_read:
+            where = "inside the headers"
+        elif self.framing == "length":
+            where = f"after {sum(map(len, self.body))} of {self.length.decode('latin-1')} body bytes"
+        else:
+            where = "inside a chunked body"
+        raise ConnectionResetError(f"the connection closed {where}")
+
+    def result(self) -> tuple[int, str, bytes, bool]:
+        """(status, content type, body, reusable) of the complete answer. A connection is
+        reused only after an answer whose end it could tell, and whose peer keeps it open."""
+        body = self.body
+        return (
+            self.status,
+            self.content_type.decode("latin-1"),
+            body[0] if len(body) == 1 else b"".join(body),
+            self.keep_alive,
+        )
+
+    # The parser's callbacks (httptools.HTTPProtocol).
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            raise _NotHTTP("more after the answer")  # stops the parser: see feed
+        self.started = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # By length first: of the five or so headers of an answer, only these are lowercased.
+        size = len(name)
+        if size == 12 and name.lower() == b"content-type":
+            self.content_type = value
+        elif size == 14 and name.lower() == b"content-length":
+            self.framing, self.length = "length", value
+        elif size == 17 and name.lower() == b"transfer-encoding":
+            # As llhttp reads it: chunked if that is the last coding, else until the close.
+            self.framing = "chunked" if value.rstrip().lower().endswith(b"chunked") else "close"
+
+    def on_headers_complete(self) -> None:
+        self.headers_read = True
+
+    def on_body(self, data: bytes) -> None:
+        self.body.append(data)
+
+    def on_message_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:  # an interim answer (100 Continue): the real one follows
+            self._headers_expected()
+            return
+        # Asked now: llhttp forgets it once the next answer may begin.
+        self.status, self.keep_alive, self.complete = status, self.parser.should_keep_alive(), True
 
 
-def _framing(status: int, headers: dict[bytes, bytes]) -> Framing:
-    """How an answer's body ends: "none" (it has none), "length", "chunked" or "close"."""
-    if status in BODILESS_STATUSES:
-        return "none"
-    if b"content-length" in headers:
-        return "length"
-    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-        return "chunked"
-    return "close"  # delimited by the peer closing the connection
+def _read_answer(
+    connection: _Connection, sock: socket.socket, started: float, timeout: float
+) -> tuple[int, str, bytes, bool]:
+    """(status, content type, body, reusable) of one answer on a blocking socket.
+
+    Each read waits only for what is left of the call's ``timeout``: FUNCTION_TIMEOUT bounds
+    the whole call, so an answer that trickles in a byte at a time cannot stretch it. A
+    small answer comes in the first read, which waits the socket's timeout as set (no system
+    call to set it again) unless connecting or sending took a while.
+    """
+    answer, buffer = connection.answer, connection.buffer
+    answer.expect()
+    deadline = started + timeout
+    if time.monotonic() - started > SLOW_SEND:
+        connection.wait_at_most_until(deadline)
+    count = sock.recv_into(buffer)
+    while True:
+        if count:
+            answer.feed(buffer[:count])
+        else:
+            answer.end_of_stream()
+        if answer.complete:
+            return answer.result()
+        connection.wait_at_most_until(deadline)
+        count = sock.recv_into(buffer)
 
 
-def _answer(status: int, headers: dict[bytes, bytes], body: bytes, framed: bool) -> tuple[int, str, bytes, bool]:
-    """(status, content type, body, reusable): what both readers return. A connection is
-    reused only after an answer whose end it could tell, and whose peer keeps it open."""
-    reusable = framed and headers.get(b"connection", b"").lower() != b"close"
-    return status, headers.get(b"content-type", b"").decode("latin-1"), body, reusable
-
-
-def _read_head(sock: _TimedReads, data: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
-    """(status, headers, what came after them) of the answer whose start is ``data``."""
-    end = data.find(b"\r\n\r\n")
-    while end == -1:
-        more = sock.recv(RECV_SIZE)
-        if not more:
-            raise ConnectionResetError(
-                "the connection closed " + ("inside the headers" if data else "before the status line")
-            )
-        data += more
-        end = data.find(b"\r\n\r\n")
-    return (*_parse_head(data[:end]), data[end + 4 :])
-
-
-def _parse_head(head: bytes) -> tuple[int, dict[bytes, bytes]]:
-    """(status, {lower-case name: value}) of a response's status line and headers."""
-    status_line, *lines = head.split(b"\r\n")
-    parts = status_line.split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-        raise ValueError(f"not an HTTP status line: {status_line[:100]!r}")
-    headers: dict[bytes, bytes] = {}
-    for line in lines:
-        name, _, value = line.partition(b":")
-        headers[name.strip().lower()] = value.strip()
-    if parts[0] == b"HTTP/1.0" and headers.get(b"connection", b"").lower() != b"keep-alive":
-        headers[b"connection"] = b"close"  # HTTP/1.0 keeps a connection only when it says so
-    return int(parts[1]), headers
-
-
-def _read_rest(sock: _TimedReads, start: bytes, length: int) -> bytes:
-    """The body of ``length`` bytes, of which ``start`` came with the headers."""
-    body = bytearray(length)
-    view = memoryview(body)
-    view[: len(start)] = start
-    received = len(start)
-    while received < length:
-        count = sock.recv_into(view[received:])
-        if not count:
-            raise ConnectionResetError(f"the connection closed after {received} of {length} body bytes")
-        received += count
-    return bytes(body)
-
-
-def _read_chunked(sock: _TimedReads, data: bytes) -> bytes:
-    """A chunked body; ``data`` is what came after the headers."""
-    buffer = _Buffered(sock, data)
-    chunks = []
-    while size := int(buffer.line().split(b";", 1)[0], 16):
-        chunks.append(buffer.exactly(size))
-        buffer.line()  # the CRLF after each chunk
-    while buffer.line():
-        pass  # trailers
-    return b"".join(chunks)
-
-
-class _Buffered:
-    """Lines and counted bytes from a socket, for chunked bodies (proxies may send them)."""
-
-    def __init__(self, sock: _TimedReads, data: bytes) -> None:
-        self.sock, self.data = sock, data
-
-    def _more(self) -> None:
-        more = self.sock.recv(RECV_SIZE)
-        if not more:
-            raise ConnectionResetError("the connection closed inside a chunked body")
-        self.data += more
-
-    def line(self) -> bytes:
-        while (end := self.data.find(b"\r\n")) == -1:
-            self._more()
-        line, self.data = self.data[:end], self.data[end + 2 :]
-        return line
-
-    def exactly(self, count: int) -> bytes:
-        while len(self.data) < count:
-            self._more()
-        taken, self.data = self.data[:count], self.data[count:]
-        return taken
+async def _aread_answer(reader: asyncio.StreamReader, answer: _Answer) -> tuple[int, str, bytes, bool]:
+    """_read_answer for asyncio streams."""
+    answer.expect()
+    while True:
+        data = await reader.read(RECV_SIZE)
+        if data:
+            answer.feed(data)
+        else:
+            answer.end_of_stream()
+        if answer.complete:
+            return answer.result()
 
 
 def _count_fork() -> None:

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from django_js_host import ConnectionError, FunctionTimeout, transport
+from django_js_host import ConnectionError, FunctionTimeout, UnexpectedResponse, transport
 from django_js_host.function import Function
 from django_js_host.host import host as default_host
 from django_js_host.transport import AsyncTransport, Transport
@@ -53,11 +54,11 @@ def test_an_async_connection_idle_for_long_is_not_reused(monkeypatch, fixture_ho
 
     async def writers_of_three_requests():
         client = AsyncTransport(fixture_host.url)
-        idle = client._idle  # per event loop: [(reader, writer, answered at)]
+        idle = client._idle  # per event loop: [(reader, writer, answer, answered at)]
 
         async def request():
             await client.request("GET", "/status", timeout=5)
-            ((_, writer, _),) = idle[asyncio.get_running_loop()][0]
+            ((_, writer, _, _),) = idle[asyncio.get_running_loop()][0]
             return writer
 
         first, again = await request(), await request()
@@ -120,12 +121,46 @@ def test_a_forked_child_opens_its_own_connection():
 
 
 @contextmanager
-def canned_server(answer, chunk_size=None, pause=0.001):
-    """A server that reads one request per connection, writes ``answer`` (in pieces of
-    ``chunk_size`` bytes, if given, ``pause`` seconds apart) and closes; returns its URL and
-    how many connections came."""
+def canned_server(answer, chunk_size=None, pause=0.001, keep_open=False):
+    """A server that answers every request with ``answer`` (in pieces of ``chunk_size`` bytes,
+    if given, ``pause`` seconds apart) and closes the connection; with ``keep_open`` it waits
+    for the next request on it instead, whatever the answer said, so the connections it
+    accepted show which ones the client reused. Yields its URL and those connections."""
     server = socket.create_server(("127.0.0.1", 0))
-    connections = []
+    connections, handlers = [], []
+    pieces = [answer] if chunk_size is None else [answer[i : i + chunk_size] for i in range(0, len(answer), chunk_size)]
+
+    def next_request(client, received):
+        """What came after the next whole request (head and Content-Length body), or None
+        once the client has closed."""
+        while b"\r\n\r\n" not in received:
+            more = client.recv(65536)
+            if not more:
+                return None
+            received += more
+        head, _, rest = received.partition(b"\r\n\r\n")
+        lines = head.lower().split(b"\r\n")
+        length = next((int(line[15:]) for line in lines if line.startswith(b"content-length:")), 0)
+        while len(rest) < length:
+            more = client.recv(65536)
+            if not more:
+                return None
+            rest += more
+        return rest[length:]
+
+    def handle(client):
+        with client:
+            received = b""
+            try:
+                while (received := next_request(client, received)) is not None:
+                    for piece in pieces:
+                        client.sendall(piece)
+                        if chunk_size is not None:
+                            time.sleep(pause)  # separate segments, so reads see them apart
+                    if not keep_open:
+                        return
+            except OSError:
+                pass  # the client stopped waiting
 
     def serve():
         while True:
@@ -133,24 +168,10 @@ def canned_server(answer, chunk_size=None, pause=0.001):
                 client, _ = server.accept()
             except OSError:
                 return
-            with client:
-                connections.append(client)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    received = client.recv(65536)
-                    if not received:
-                        break
-                    request += received
-                pieces = [answer] if chunk_size is None else [
-                    answer[i : i + chunk_size] for i in range(0, len(answer), chunk_size)
-                ]
-                try:
-                    for piece in pieces:
-                        client.sendall(piece)
-                        if chunk_size is not None:
-                            time.sleep(pause)  # separate segments, so reads see them apart
-                except OSError:
-                    pass  # the client stopped waiting
+            connections.append(client)
+            handler = threading.Thread(target=handle, args=(client,), daemon=True)
+            handlers.append(handler)
+            handler.start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -160,7 +181,14 @@ def canned_server(answer, chunk_size=None, pause=0.001):
         server.shutdown(socket.SHUT_RDWR)  # wakes the accept(); close() alone would not
         server.close()
         thread.join(5)
-        assert not thread.is_alive()
+        for client in connections:
+            try:
+                client.shutdown(socket.SHUT_RDWR)  # wakes a handler waiting for a request
+            except OSError:
+                pass  # closed already
+        for handler in [thread, *handlers]:
+            handler.join(5)
+            assert not handler.is_alive()
 
 
 def request_both_ways(url):
@@ -216,11 +244,11 @@ def test_a_204_has_no_body():
     "answer",
     [
         b"",
-        b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
     ],
-    ids=["nothing", "not-http", "body-cut-short", "chunked-cut-short"],
+    ids=["nothing", "headers-cut-short", "body-cut-short", "chunked-cut-short"],
 )
 def test_a_broken_answer_is_a_connection_error_naming_the_url(answer):
     with canned_server(answer) as (url, _):
@@ -229,6 +257,75 @@ def test_a_broken_answer_is_a_connection_error_naming_the_url(answer):
             client.request("GET", "/status", timeout=5)
         with pytest.raises(ConnectionError, match=f"The JS host at {url} closed the connection before answering"):
             asyncio.run(AsyncTransport(url).request("GET", "/status", timeout=5))
+
+
+@pytest.mark.parametrize(
+    "answer, cause",
+    [
+        (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "Expected HTTP/"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "Invalid response status"),
+        (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "Invalid header token"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", "Duplicate Content-Length"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "Transfer-Encoding can't be present with Content-Length",
+        ),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "Invalid character in chunk size"),
+        (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n", "it switched protocols"),
+    ],
+    ids=["not-http", "bad-status", "bad-header", "two-lengths", "length-and-chunked", "bad-chunk-size", "upgrade"],
+)
+def test_a_malformed_answer_is_an_unexpected_response_naming_the_cause(answer, cause):
+    # Not a host that went away (ConnectionError), but something that answers otherwise
+    # than HTTP allows: llhttp's reason is in the message, with the URL.
+    with canned_server(answer) as (url, _):
+        client = Transport(url)
+        expected = f"The JS host at {url} answered GET /status with something that is not HTTP/1.x \\("
+        expected += re.escape(cause)
+        with pytest.raises(UnexpectedResponse, match=expected):
+            client.request("GET", "/status", timeout=5)
+        with pytest.raises(UnexpectedResponse, match=expected):
+            asyncio.run(AsyncTransport(url).request("GET", "/status", timeout=5))
+
+
+HELLO = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+
+
+@pytest.mark.parametrize(
+    "answer, status, body, reused",
+    [
+        (HELLO, 200, b"hello", True),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n", 200, b"hello", True),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" + HELLO, 200, b"hello", True),
+        (b"HTTP/1.1 204 No Content\r\nContent-Type: text/plain\r\n\r\n", 204, b"", True),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 5\r\n\r\nhello", 200, b"hello", True),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello", 200, b"hello", False),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello", 200, b"hello", False),
+        (HELLO + b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra", 200, b"hello", False),
+        (HELLO + b"garbage", 200, b"hello", False),
+    ],
+    ids=[
+        "keep-alive", "chunked", "after-100-continue", "204", "http-1.0-keep-alive",
+        "http-1.0", "connection-close", "a-second-answer-after-it", "bytes-after-it",
+    ],
+)
+def test_a_connection_is_reused_only_after_an_answer_that_keeps_it(answer, status, body, reused):
+    # The server keeps every connection open, whatever its answer says: only the client's
+    # reading decides whether it sends its next request on the same one.
+    async def three_async_requests(url):
+        client = AsyncTransport(url)
+        return [await client.request("GET", "/status", timeout=5) for _ in range(3)]
+
+    with canned_server(answer, keep_open=True) as (url, connections):
+        client = Transport(url)
+        try:
+            responses = [client.request("GET", "/status", timeout=5) for _ in range(3)]
+        finally:
+            client.close()
+        assert len(connections) == (1 if reused else 3)
+        responses += asyncio.run(three_async_requests(url))
+        assert len(connections) == (2 if reused else 6)
+    assert [(response.status, response.body) for response in responses] == [(status, body)] * 6
 
 
 def test_http_1_0_answers_are_never_reused(settings, fixture_host):

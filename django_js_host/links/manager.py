@@ -26,14 +26,13 @@ from ..exceptions import (
     UnknownHost,
 )
 from ..private import MANAGER_SOCKET, manager_start_lock, private_directory
-from ..protocol import JSON_TYPE
+from ..protocol import JSON_HEADERS
 from ..transport import Transport, unix_url
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
     from typing import Any
 
-JSON_HEADERS = {"Content-Type": JSON_TYPE}
 # Starting a host may load a big bundle; the manager gives it 30 s.
 CONTROL_TIMEOUT = 60.0
 # What the manager answers at once (no host to start).
