@@ -24,12 +24,26 @@ if TYPE_CHECKING:
 STATUS_PATH = "/status"
 FUNCTION_PATH = "/function/"
 BATCH_PATH = "/batch/"
+# A call whose answer may come in pieces (its own path: a cache keyed on the URL never mixes
+# streamed and whole answers).
+STREAM_PATH = "/stream/"
 # POST /function/<name>?hash=<sha1 hex of the exact body bytes>: a caching proxy keys on it.
 HASH_PARAMETER = "hash"
 JSON_TYPE = "application/json"
 JSON_HEADERS = {"Content-Type": JSON_TYPE}  # what every POST of JSON carries
 # The shared token of a host that has one (host.config.js ``token``, or JS_HOST_TOKEN).
 TOKEN_HEADER = "X-JS-Host-Token"
+
+# A streamed answer: 200 with this Content-Type is a series of records, each its kind (one
+# letter), its payload's length in bytes (decimal), ":" and the payload. STREAM_DATA records
+# carry the text, UTF-8 split anywhere; the last record is STREAM_END (empty), or
+# STREAM_ERROR with the error as JSON {name, message, stack, function}, after which the host
+# closes the connection without ending the chunked body. Any other answer to a stream call
+# is the function's output whole, or an error, as a call's. (streaming.py reads them.)
+STREAM_TYPE = "application/x-js-host-stream"
+STREAM_DATA = b"d"
+STREAM_ERROR = b"e"
+STREAM_END = b"z"
 
 # Names go into the URL as they are, never percent-encoded, so only characters that need no
 # escaping can be called (no '/', '?', '#', '%', CR or LF); '.' and '..' would be rewritten
@@ -49,6 +63,11 @@ def call_path(name: str, body: bytes) -> str:
 def batch_path(name: str, body: bytes) -> str:
     """The path of a batch of calls of ``name`` with the JSON ``body`` (bytes)."""
     return f"{BATCH_PATH}{name}?{HASH_PARAMETER}={hashlib.sha1(body).hexdigest()}"
+
+
+def stream_path(name: str, body: bytes) -> str:
+    """The path of a streamed call of ``name`` with the JSON ``body`` (bytes)."""
+    return f"{STREAM_PATH}{name}?{HASH_PARAMETER}={hashlib.sha1(body).hexdigest()}"
 
 
 def source_hash(paths: Iterable[str]) -> str:
