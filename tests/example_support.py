@@ -24,7 +24,9 @@ BUILT_FILES = [
     REPO / "node_modules" / "react" / "package.json",
     REPO / "node_modules" / "markdown-it" / "package.json",
     EXAMPLE_PROJECT / "dist" / "server" / "ItemCounter.js",
+    EXAMPLE_PROJECT / "dist" / "server" / "SlowPage.js",
     EXAMPLE_PROJECT / "dist" / "static" / "example" / "client.js",
+    EXAMPLE_PROJECT / "dist" / "static" / "example" / "slow-page-client.js",
 ]
 
 
