@@ -2,7 +2,6 @@
 for the streamed page, whose view passes on the host's stream."""
 
 import secrets
-from itertools import chain
 from pathlib import Path
 
 from django.http import StreamingHttpResponse
@@ -45,7 +44,15 @@ def slow_page(request):
     page = render_to_string("slow_page.html", {"props": props, "stream_goes_here": marker}, request)
     before, after = page.split(marker)
     stream = Function("render_slow_page").stream(props=props)
-    return StreamingHttpResponse(chain([before], stream, [after]), content_type="text/html; charset=utf-8")
+
+    # A generator, whose close() (Django's, once the server is done with the response, or
+    # the client went away) closes the stream too, which cancels the render in the host.
+    def parts():
+        yield before
+        yield from stream
+        yield after
+
+    return StreamingHttpResponse(parts(), content_type="text/html; charset=utf-8")
 
 
 def markdown(request):
