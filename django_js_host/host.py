@@ -348,7 +348,10 @@ class JSHost:
         return await self._apost(AsyncTransport.post_stream, path, body, timeout)
 
     async def _apost(
-        self, send: Callable[[AsyncTransport, str, bytes, float], Awaitable[Answer]], path: str, body: bytes,
+        self,
+        send: Callable[[AsyncTransport, str, bytes, float], Awaitable[Answer]],
+        path: str,
+        body: bytes,
         timeout: float,
     ) -> Answer:
         """_post for asyncio."""

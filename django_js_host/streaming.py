@@ -77,7 +77,7 @@ class StreamText:
         """Read a record's head (or the start of one) from ``data[position:]``; returns the
         position after what it used."""
         if self.ended:
-            raise self._unexpected(f"went on after its end record: {data[position:position + 40]!r}")
+            raise self._unexpected(f"went on after its end record: {data[position : position + 40]!r}")
         colon = data.find(b":", position, position + MAX_HEAD)
         if colon == -1:
             self._head += data[position:]

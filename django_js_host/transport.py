@@ -815,7 +815,12 @@ class AsyncStreamedAnswer(_StreamedAnswerBase):
     """An answer of AsyncTransport.post_stream (see _StreamedAnswerBase)."""
 
     def __init__(
-        self, transport: AsyncTransport, streams: Streams, idle: list[IdleStreams], path: str, deadline: float,
+        self,
+        transport: AsyncTransport,
+        streams: Streams,
+        idle: list[IdleStreams],
+        path: str,
+        deadline: float,
         timeout: float,
     ) -> None:
         super().__init__(transport, streams[2], path, deadline, timeout)
