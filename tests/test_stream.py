@@ -68,6 +68,17 @@ def test_chunks_come_as_the_function_makes_them():
     assert first < second < third
 
 
+def test_a_stream_far_bigger_than_a_socket_holds_comes_whole_and_in_order():
+    # 16 MB, read a little slower than the host makes it: the host waits for each drain.
+    received = []
+    for piece in Function("many_chunks", timeout=30).stream(count=256, size=64 * 1024):
+        received.append(piece)
+        time.sleep(0.0005)
+    text = "".join(received)
+    assert len(text) == 256 * 64 * 1024
+    assert text == "".join(str(index % 10) * 64 * 1024 for index in range(256))
+
+
 def test_a_character_split_across_chunks_comes_whole():
     assert "".join(Function("multibyte_split").stream()) == "a€b😀c"
 
