@@ -23,14 +23,11 @@ from .transport import AsyncTransport, Transport
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-    from typing import Any, TypeVar
+    from typing import Any
 
     from .conf import ResolvedSettings
     from .links.manager import JSHostManager
     from .transport import AsyncStreamedAnswer, Response, StreamedAnswer
-
-    Answer = TypeVar("Answer")  # what a transport's send method returns
 
     ConfigKey = tuple[str, str, str, str]  # (node, bin, config file, source root)
 
@@ -278,18 +275,6 @@ class JSHost:
         call whose managed host went away is sent again once the manager has a host for it
         (links/managed.py), within ``timeout``.
         """
-        return self._post(Transport.post_json, path, body, timeout)
-
-    def post_stream(self, path: str, body: bytes, timeout: float) -> StreamedAnswer:
-        """post_call for a streamed call (``/stream/<name>?hash=...``): returns the answer
-        once its head is in, its body to be read as it comes (``timeout`` covers it all)."""
-        return self._post(Transport.post_stream, path, body, timeout)
-
-    def _post(
-        self, send: Callable[[Transport, str, bytes, float], Answer], path: str, body: bytes, timeout: float
-    ) -> Answer:
-        """``send(transport, path, body, time left)``, connected first, and again after a
-        ConnectionError where the link finds the host back (see post_call)."""
         link = self.link
         if self._status is None:
             self.connect()
@@ -298,7 +283,26 @@ class JSHost:
         left = timeout
         while True:
             try:
-                return send(self._transport or self.transport, path, body, left)
+                return (self._transport or self.transport).post_json(path, body, left)
+            except ConnectionError as error:
+                if not self._reconnect_after(link, error, deadline):
+                    raise
+            left = self._time_left(deadline, timeout)
+
+    def post_stream(self, path: str, body: bytes, timeout: float) -> StreamedAnswer:
+        """post_call for a streamed call (``/stream/<name>?hash=...``): returns the answer
+        once its head is in, its body to be read as it comes (``timeout`` covers it all).
+        (post_call's loop written again rather than shared: a shared one would cost every
+        call a function call.)"""
+        link = self.link
+        if self._status is None:
+            self.connect()
+        self._refuse_over_limit(path, body)
+        deadline = time.monotonic() + timeout
+        left = timeout
+        while True:
+            try:
+                return (self._transport or self.transport).post_stream(path, body, left)
             except ConnectionError as error:
                 if not self._reconnect_after(link, error, deadline):
                     raise
@@ -341,20 +345,6 @@ class JSHost:
 
         The first call connects in a worker thread (a manager may have to start a host).
         """
-        return await self._apost(AsyncTransport.post_json, path, body, timeout)
-
-    async def apost_stream(self, path: str, body: bytes, timeout: float) -> AsyncStreamedAnswer:
-        """post_stream for asyncio."""
-        return await self._apost(AsyncTransport.post_stream, path, body, timeout)
-
-    async def _apost(
-        self,
-        send: Callable[[AsyncTransport, str, bytes, float], Awaitable[Answer]],
-        path: str,
-        body: bytes,
-        timeout: float,
-    ) -> Answer:
-        """_post for asyncio."""
         import asyncio  # here: a process without async code should not import it (~25 ms)
 
         link = self.link
@@ -365,7 +355,25 @@ class JSHost:
         left = timeout
         while True:
             try:
-                return await send(self.async_transport, path, body, left)
+                return await self.async_transport.post_json(path, body, left)
+            except ConnectionError as error:
+                if not await asyncio.to_thread(self._reconnect_after, link, error, deadline):
+                    raise
+            left = self._time_left(deadline, timeout)
+
+    async def apost_stream(self, path: str, body: bytes, timeout: float) -> AsyncStreamedAnswer:
+        """post_stream for asyncio (its loop written again, as post_stream's)."""
+        import asyncio
+
+        link = self.link
+        if self._status is None:
+            await asyncio.to_thread(self.connect)
+        self._refuse_over_limit(path, body)
+        deadline = time.monotonic() + timeout
+        left = timeout
+        while True:
+            try:
+                return await self.async_transport.post_stream(path, body, left)
             except ConnectionError as error:
                 if not await asyncio.to_thread(self._reconnect_after, link, error, deadline):
                     raise

@@ -384,7 +384,17 @@ class AsyncTransport(_Endpoint):
         import asyncio  # imported by async code already; a sync process should not pay ~25 ms
 
         idle = await self._idle_connections(asyncio.get_running_loop())
-        reader, writer, answer = await self._reuse_or_open(idle)
+        streams: Streams | None = None
+        while idle and streams is None:
+            reader, writer, answer, answered_at = idle.pop()
+            # Closed by the host, or idle long enough that it is about to (see IDLE_REUSE_LIMIT).
+            if reader.at_eof() or writer.is_closing() or time.monotonic() - answered_at > IDLE_REUSE_LIMIT:
+                writer.close()
+            else:
+                streams = reader, writer, answer
+        if streams is None:
+            streams = await self._open()
+        reader, writer, answer = streams
         try:
             writer.write(head + body)
             status, content_type, payload, reusable = await asyncio.wait_for(_aread_answer(reader, answer), timeout)
@@ -404,7 +414,8 @@ class AsyncTransport(_Endpoint):
         return Response(status, content_type, payload, self.url_of(path))
 
     async def _reuse_or_open(self, idle: list[IdleStreams]) -> Streams:
-        """An idle connection of the loop's that is still good, or a new one."""
+        """An idle connection of the loop's that is still good, or a new one. (_exchange
+        does the same inline: a coroutine more would cost every acall.)"""
         while idle:
             reader, writer, answer, answered_at = idle.pop()
             # Closed by the host, or idle long enough that it is about to (see IDLE_REUSE_LIMIT).

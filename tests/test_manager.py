@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from django_js_host import ConfigError, Function, JSHost, ProcessError
+from django_js_host import ConfigError, ConnectionError, Function, JSHost, ProcessError
 from django_js_host.links.manager import JSHostManager
 
 from .support.managers import (  # noqa: F401
@@ -138,6 +138,22 @@ def test_stop_is_not_an_error_when_the_manager_stops_on_its_own_meanwhile(manage
     assert wait_until(lambda: not alive(status["pid"]))
     monkeypatch.setattr(managed, "get_status", lambda: status)  # as it answered just before
     assert managed.stop() == status["pid"]
+
+
+def test_a_stopping_manager_is_a_connection_error_not_a_stranger(managed):
+    # While it drains its hosts (here: a call in flight) a manager closes its connections,
+    # or answers a request already on its way 503, GET /status too: either way a manager
+    # going away, not another program.
+    Function("greet").call(name="x")
+    in_flight = threading.Thread(target=Function("slow_echo").call, kwargs={"ms": 1500})
+    in_flight.start()
+    try:
+        time.sleep(0.2)
+        managed._request("POST", "/manager/stop", {})
+        with pytest.raises(ConnectionError):
+            managed.get_status()
+    finally:
+        in_flight.join()
 
 
 def test_a_dead_managed_host_raises_process_error_naming_its_logfile(managed):

@@ -240,8 +240,11 @@ class JSHostManager:
             answer = json.loads(response.body)
         except (ValueError, RecursionError):
             answer = None
-        if not isinstance(answer, dict) or (path == "/status" and answer.get("type") != "Manager"):
-            # A manager answers every request with a JSON object, and says what it is.
+        # A manager answers every request with a JSON object, and says what it is in its
+        # status (a stopping one answers 503, with no status).
+        if not isinstance(answer, dict) or (
+            path == "/status" and response.status == 200 and answer.get("type") != "Manager"
+        ):
             raise UnexpectedResponse(
                 f"{url} is not a django-js-host manager (it answered {path} with "
                 f"{response.status} {response.content_type or 'and no content type'}); remove "

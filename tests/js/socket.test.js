@@ -88,6 +88,19 @@ describe('a host on a Unix socket', () => {
     }
   });
 
+  test('a SIGTERM sent the moment its status line is read drains it (exit 0, socket file removed)', async () => {
+    // Its handler is installed before the status line is printed, not after (a supervisor
+    // or a test may stop a host as soon as it reports).
+    for (const args of [[], ['--workers', '1']]) {
+      for (let round = 0; round < 5; round += 1) {
+        const socketPath = path.join(dir, `prompt-${args.length}-${round}.sock`);
+        const host = await startOn(socketPath, {args});
+        assert.deepEqual(await host.stop('SIGTERM'), {code: 0, signal: null}, `${args} round ${round}`);
+        assert.ok(!fs.existsSync(socketPath), `the socket file outlived an immediate SIGTERM (${args} round ${round})`);
+      }
+    }
+  });
+
   test('replaces a stale socket file', async () => {
     const socketPath = path.join(dir, 'stale.sock');
     await leaveStaleSocket(socketPath);

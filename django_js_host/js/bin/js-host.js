@@ -209,14 +209,15 @@ function standaloneRole(logger, values) {
     bindSocket: undefined,
     overrides: (overrides) => overrides,
     reportStartFailure: (text) => logger.error(text),
-    listening(host) {
-      reportSourcesToManager(host.config.sources);
-      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${host.location()}`);
-    },
     // `drain(why)` drains the host and exits; called again, it cuts what is left.
-    onStopRequest(drain, host) {
+    onStopRequest(drain) {
       process.on('SIGTERM', drain);
       process.on('SIGINT', drain);
+    },
+    listening(host, drain) {
+      reportSourcesToManager(host.config.sources);
+      logger.releaseStdout(values.json ? JSON.stringify(host.status()) : `Host listening at ${host.location()}`);
+      // Last: it takes away the managed-host mark that reportSourcesToManager reads.
       stopWhenOrphanedAndIdle(host.server, drain);
     },
   };
@@ -259,7 +260,6 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
     failToStart(`js-host: cannot listen on ${describeLocation(config)}: ${describeListenError(err)}`);
     return;
   }
-  role.listening(host);
 
   let stopping = false;
   const stop = async (why) => {
@@ -275,7 +275,10 @@ async function serve(configPath, overrides, values, makeRole = standaloneRole) {
     logger.info(`${role.label} stopped`);
     flushAndExit(logger, 0);
   };
+  // Before anyone learns that it listens: a SIGTERM sent as soon as the status line is read
+  // must drain the host (and remove its socket file), not kill it with Node's default.
   role.onStopRequest(stop, host);
+  role.listening(host, stop);
 }
 
 // `--workers N`: this process is the primary; it forks the workers (this same command line,

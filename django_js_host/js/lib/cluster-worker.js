@@ -185,8 +185,6 @@ function clusterWorkerRole(logger, limits) {
   // Not for the processes the user's functions may start.
   delete process.env[ENV.COUNT];
   delete process.env[ENV.PORT];
-  let server = null;
-
   return {
     label,
     // Shown in GET /status by whichever worker answers; its own pid is already there.
@@ -195,22 +193,23 @@ function clusterWorkerRole(logger, limits) {
     overrides: (overrides) => (assignedPort === undefined ? overrides : {...overrides, port: Number(assignedPort)}),
     reportStartFailure: (text) => tellPrimary({type: MESSAGES.START_FAILED, text}),
     listening(host) {
-      server = host.server;
       tellPrimary({type: MESSAGES.LISTENING, status: host.status(), shutdownGracePeriod: host.config.shutdownGracePeriod});
       watchLimits(host.server, {
         requestLimit,
         memoryLimit,
         onExceeded: (reason) => tellPrimary({type: MESSAGES.RECYCLE, reason}),
       });
+      // A STOP that came while it started, answered once the primary knows it listens.
+      if (pendingStop) stop(pendingStop.why, pendingStop.now);
     },
     // drain(why) drains the host and exits; a second call cuts what is left. Only a STOP
     // saying `now` or a second SIGTERM cuts: a supervisor that SIGTERMs the whole cgroup
     // reaches the worker and the primary, whose STOP then only repeats the first request.
-    onStopRequest(drain) {
-      stop = drainAfterRefusingConnections(server, drain);
+    // Called before listening(host), so no signal finds the worker without its handler.
+    onStopRequest(drain, host) {
+      stop = drainAfterRefusingConnections(host.server, drain);
       let sigterms = 0;
       process.on('SIGTERM', () => stop('SIGTERM', (sigterms += 1) > 1));
-      if (pendingStop) stop(pendingStop.why, pendingStop.now);
     },
   };
 }
