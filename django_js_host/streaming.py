@@ -86,7 +86,7 @@ class StreamText:
             return len(data)
         head, self._head = self._head + data[position:colon], b""
         kind, length = head[:1], head[1:]
-        if kind not in KINDS or not length.isdigit():
+        if kind not in KINDS or not length.isdigit() or len(head) >= MAX_HEAD:
             raise self._unexpected(f"is not a series of records: {head + b':'!r}")
         self._kind, self._left = kind, int(length)
         if self._left == 0:

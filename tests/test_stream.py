@@ -274,6 +274,10 @@ def test_a_stream_in_records_that_are_not_records_is_an_unexpected_response():
     assert text.feed(b"cd1") == "c"
     with pytest.raises(UnexpectedResponse, match="is not a series of records: b'd1x:'"):
         text.feed(b"x:")
+    split_head = StreamText("render", "unix:/x")
+    split_head.feed(b"d" + b"9" * 22)  # not too long yet: the rest may be a colon
+    with pytest.raises(UnexpectedResponse, match="is not a series of records"):
+        split_head.feed(b"99:")
     with pytest.raises(UnexpectedResponse, match="ended without its end record"):
         StreamText("render", "unix:/x").finish()
     with pytest.raises(UnexpectedResponse, match="not a JS error"):
