@@ -142,8 +142,8 @@ class Function:
                 raise self._disabled()
             response = result_cache.lookup(path) if cache_timeout else None
             if response is None:
-                # get_host() and _checked() written out: each call of a trivial call's
-                # Python costs it about 0.3 us, its code cold after the wait for the host.
+                # get_host() and _checked() written out: each Python call here costs a
+                # trivial call about 0.3 us, its code cold after the wait for the host.
                 response = (default_host if self.host is None else self.host).post_call(path, body, timeout)
                 if response.status != 200:
                     raise protocol.error_for(self.name, response)

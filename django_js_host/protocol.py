@@ -65,6 +65,11 @@ def batch_path(name: str, body: bytes) -> str:
     return f"{BATCH_PATH}{name}?{HASH_PARAMETER}={_sha1_hex(body)}"
 
 
+def stream_path(name: str, body: bytes) -> str:
+    """The path of a streamed call of ``name`` with the JSON ``body`` (bytes)."""
+    return f"{STREAM_PATH}{name}?{HASH_PARAMETER}={_sha1_hex(body)}"
+
+
 def _sha1_hex(data: bytes) -> str:
     # A copy of an empty sha1 rather than hashlib.sha1(data): it skips looking up the digest
     # in OpenSSL, about 1 us of a trivial call (the lookup's code and locks are cold by the
@@ -75,11 +80,6 @@ def _sha1_hex(data: bytes) -> str:
 
 
 _EMPTY_SHA1 = hashlib.sha1()
-
-
-def stream_path(name: str, body: bytes) -> str:
-    """The path of a streamed call of ``name`` with the JSON ``body`` (bytes)."""
-    return f"{STREAM_PATH}{name}?{HASH_PARAMETER}={hashlib.sha1(body).hexdigest()}"
 
 
 def source_hash(paths: Iterable[str]) -> str:
