@@ -12,7 +12,7 @@ from __future__ import annotations
 import binascii
 import json
 
-from . import call_log, protocol, result_cache
+from . import call_log, protocol, result_cache, streaming
 from .conf import is_number, settings
 from .exceptions import FunctionError, FunctionsDisabled, JSHostError, UnexpectedResponse
 from .host import host as default_host
@@ -20,7 +20,7 @@ from .request_id import current_request_id
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
     from types import EllipsisType
     from typing import Any, TypeVar
 
@@ -185,6 +185,95 @@ class Function:
         if watched:
             watched.done(response, cached=cached)
         return output
+
+    def stream(self, **kwargs: Any) -> Iterator[str]:
+        """Call the function and yield its output as text, in pieces as the host sends them:
+        ``StreamingHttpResponse(Function('render').stream(props=props))``.
+
+        An output that is a stream (a Node Readable, a web ReadableStream, an async
+        iterable: React's renderToPipeableStream and renderToReadableStream) comes chunk by
+        chunk as the function makes it; any other output comes whole, as one piece (the text
+        ``call`` returns; bytes decoded as UTF-8). No piece is empty. The timeout covers the
+        whole stream. A failure before the first piece raises as ``call`` does (or yields
+        the fallback, if it is not empty, instead); an error of the stream after it raises
+        FunctionError with the JS error, never a silent truncation. Closing the generator
+        before its end (a client that went away) closes the connection, which aborts the
+        function's ``this.signal`` and cancels its stream. Results are not cached.
+        Arguments are encoded, and a TypeError raised, here, before any iteration.
+        """
+        body = encode_kwargs(self.name, kwargs)
+        path, body, timeout, _, enabled = self._request(protocol.stream_path, body)
+        # The request's id now: a view's response is read after the view returned.
+        return self._stream(path, body, timeout, enabled, current_request_id())
+
+    def astream(self, **kwargs: Any) -> AsyncIterator[str]:
+        """``stream`` for async code: ``async for text in Function('render').astream(...)``,
+        or ``StreamingHttpResponse(Function('render').astream(props=props))`` under ASGI."""
+        body = encode_kwargs(self.name, kwargs)
+        path, body, timeout, _, enabled = self._request(protocol.stream_path, body)
+        return self._astream(path, body, timeout, enabled, current_request_id())
+
+    def _stream(self, path: str, body: bytes, timeout: float, enabled: bool, request_id: str) -> Iterator[str]:
+        try:
+            if not enabled:
+                raise self._disabled()
+            answer = self.get_host().post_stream(path, body, timeout, request_id)
+            streamed = streaming.is_streamed(answer)
+            text = "" if streamed else self._whole_text(answer.whole())
+        except JSHostError as error:
+            streamed, text = False, self._fall_back(error)
+        if not streamed:
+            if text:
+                yield text
+            return
+        records = streaming.StreamText(self.name, answer.url)
+        try:
+            for piece in answer.pieces():
+                text = records.feed(piece)
+                if text:
+                    yield text
+            records.finish()
+        finally:
+            answer.close()
+
+    async def _astream(
+        self, path: str, body: bytes, timeout: float, enabled: bool, request_id: str
+    ) -> AsyncIterator[str]:
+        try:
+            if not enabled:
+                raise self._disabled()
+            answer = await self.get_host().apost_stream(path, body, timeout, request_id)
+            streamed = streaming.is_streamed(answer)
+            text = "" if streamed else self._whole_text(await answer.whole())
+        except JSHostError as error:
+            streamed, text = False, self._fall_back(error)
+        if not streamed:
+            if text:
+                yield text
+            return
+        records = streaming.StreamText(self.name, answer.url)
+        try:
+            async for piece in answer.apieces():
+                text = records.feed(piece)
+                if text:
+                    yield text
+            records.finish()
+        finally:
+            answer.close()
+
+    def _whole_text(self, response: Response) -> str:
+        """The text of a whole answer to a stream call: what ``call`` returns, as text."""
+        output = _as_sent(self._checked(response))
+        if isinstance(output, str):
+            return output
+        try:
+            return output.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise UnexpectedResponse(
+                f"Function {self.name!r} answered bytes that are not UTF-8 text, which stream() yields ({error})",
+                200,
+                output[:300],
+            ) from None
 
     def _disabled(self) -> FunctionsDisabled:
         return FunctionsDisabled(

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from .conf import ResolvedSettings
     from .links.manager import JSHostManager
-    from .transport import Response
+    from .transport import AsyncStreamedAnswer, Response, StreamedAnswer
 
     ConfigKey = tuple[str, str, str, str]  # (node, bin, config file, source root)
 
@@ -297,6 +297,25 @@ class JSHost:
                     raise
             left = self._time_left(deadline, timeout)
 
+    def post_stream(self, path: str, body: bytes, timeout: float, request_id: str) -> StreamedAnswer:
+        """post_call for a streamed call (``/stream/<name>?hash=...``): returns the answer
+        once its head is in, its body to be read as it comes (``timeout`` covers it all).
+        (post_call's loop written again rather than shared: a shared one would cost every
+        call a function call.)"""
+        link = self.link
+        if self._status is None:
+            self.connect()
+        self._refuse_over_limit(path, body)
+        deadline = time.monotonic() + timeout
+        left = timeout
+        while True:
+            try:
+                return (self._transport or self.transport).post_stream(path, body, left, request_id)
+            except ConnectionError as error:
+                if not self._reconnect_after(link, error, deadline):
+                    raise
+            left = self._time_left(deadline, timeout)
+
     def _reconnect_after(self, link: DirectLink | ManagedLink, error: ConnectionError, deadline: float) -> bool:
         """After a call's ConnectionError: True once connected again to a host the call may
         be sent to; False if the error stands. Raises what the link knows instead (a dead
@@ -345,6 +364,24 @@ class JSHost:
         while True:
             try:
                 return await self.async_transport.post_json(path, body, left, request_id)
+            except ConnectionError as error:
+                if not await asyncio.to_thread(self._reconnect_after, link, error, deadline):
+                    raise
+            left = self._time_left(deadline, timeout)
+
+    async def apost_stream(self, path: str, body: bytes, timeout: float, request_id: str) -> AsyncStreamedAnswer:
+        """post_stream for asyncio (its loop written again, as post_stream's)."""
+        import asyncio
+
+        link = self.link
+        if self._status is None:
+            await asyncio.to_thread(self.connect)
+        self._refuse_over_limit(path, body)
+        deadline = time.monotonic() + timeout
+        left = timeout
+        while True:
+            try:
+                return await self.async_transport.post_stream(path, body, left, request_id)
             except ConnectionError as error:
                 if not await asyncio.to_thread(self._reconnect_after, link, error, deadline):
                     raise

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 STATUS_PATH = "/status"
 FUNCTION_PATH = "/function/"
 BATCH_PATH = "/batch/"
+# A call whose answer may come in pieces (its own path: a cache keyed on the URL never mixes
+# streamed and whole answers).
+STREAM_PATH = "/stream/"
 # POST /function/<name>?hash=<sha1 hex of the exact body bytes>: a caching proxy keys on it.
 HASH_PARAMETER = "hash"
 JSON_TYPE = "application/json"
@@ -36,6 +39,16 @@ TOKEN_HEADER = "X-JS-Host-Token"
 # and a host ignores one: it goes into log lines, which must stay one line each and plain.
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
+# A streamed answer: 200 with this Content-Type is a series of records, each its kind (one
+# letter), its payload's length in bytes (decimal), ":" and the payload. STREAM_DATA records
+# carry the text, UTF-8 split anywhere; the last record is STREAM_END (empty), or
+# STREAM_ERROR with the error as JSON {name, message, stack, function}, after which the host
+# closes the connection without ending the chunked body. Any other answer to a stream call
+# is the function's output whole, or an error, as a call's. (streaming.py reads them.)
+STREAM_TYPE = "application/x-js-host-stream"
+STREAM_DATA = b"d"
+STREAM_ERROR = b"e"
+STREAM_END = b"z"
 
 # Names go into the URL as they are, never percent-encoded, so only characters that need no
 # escaping can be called (no '/', '?', '#', '%', CR or LF); '.' and '..' would be rewritten
@@ -59,6 +72,11 @@ def call_path(name: str, body: bytes) -> str:
 def batch_path(name: str, body: bytes) -> str:
     """The path of a batch of calls of ``name`` with the JSON ``body`` (bytes)."""
     return f"{BATCH_PATH}{name}?{HASH_PARAMETER}={_sha1_hex(body)}"
+
+
+def stream_path(name: str, body: bytes) -> str:
+    """The path of a streamed call of ``name`` with the JSON ``body`` (bytes)."""
+    return f"{STREAM_PATH}{name}?{HASH_PARAMETER}={_sha1_hex(body)}"
 
 
 def _sha1_hex(data: bytes) -> str:

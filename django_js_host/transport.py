@@ -10,6 +10,9 @@ or crosses a fork (gunicorn --preload, uwsgi, multiprocessing).
 
 ``AsyncTransport`` does the same for asyncio (``Function.acall``): kept-alive connections
 per event loop, as many as there are calls in flight, and never a blocking socket call.
+
+``post_stream`` on either gives an answer whose body is read as it comes (``Function.stream``):
+its pieces as llhttp hands them over, within one deadline for the whole answer.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from .protocol import JSON_HEADERS, REQUEST_ID_HEADER
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import AsyncGenerator, Mapping
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
     from typing import NamedTuple
+
+    from .exceptions import JSHostError
 
     # A connection: its streams, and its parser (see _Answer).
     Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter, "_Answer"]
@@ -138,9 +143,11 @@ class _Endpoint:
     def _no_answer(self, path: str, timeout: float) -> FunctionTimeout:
         return FunctionTimeout(f"No answer from {self.url_of(path)} within {timeout:g} s")
 
-    def _answer_lost(self, method: str, path: str, error: BaseException) -> ConnectionError:
+    def _answer_lost(self, method: str, path: str, error: BaseException, begun: bool = False) -> ConnectionError:
+        """``begun``: part of the answer had come (a streamed one)."""
+        when = "before the end of its answer to" if begun else "before answering"
         return ConnectionError(
-            f"The JS host at {self.base_url} closed the connection before answering "
+            f"The JS host at {self.base_url} closed the connection {when} "
             f"{method} {path} ({error.__class__.__name__}: {error}). "
             "Did it crash or stop? Its output or logfile says why."
         )
@@ -150,6 +157,23 @@ class _Endpoint:
             f"The JS host at {self.base_url} answered {method} {path} with something that is not "
             f"HTTP/1.x ({error}). Is another program listening there?"
         )
+
+    def _read_failed(
+        self, method: str, path: str, timeout: float, error: Exception, begun: bool = False
+    ) -> JSHostError:
+        """What to raise for an error of sending a request or reading its answer (a timeout,
+        a connection lost, an answer that is not HTTP), to be raised in its except block.
+        ``begun``: as for _answer_lost."""
+        failure: JSHostError
+        if isinstance(error, (TimeoutError, BlockingIOError)):  # BlockingIOError: the kernel's timeout
+            failure = self._no_answer(path, timeout)
+        elif isinstance(error, _NotHTTP):
+            failure = self._not_http(method, path, error)
+        else:
+            failure = self._answer_lost(method, path, error, begun)
+            failure.__cause__ = error
+        failure.__suppress_context__ = True
+        return failure
 
     def _cannot_connect(self, reason: str) -> ConnectionError:
         return ConnectionError(
@@ -188,6 +212,42 @@ class Transport(_Endpoint):
         """A call's ``request("POST", path, body, {"Content-Type": "application/json",
         "X-Request-ID": request_id}, timeout)``, its head made from parts made once."""
         return self._exchange("POST", path, self._json_post_head(path, len(body), request_id), body, timeout)
+
+    def post_stream(self, path: str, body: bytes, timeout: float, request_id: str) -> StreamedAnswer:
+        """POST JSON as post_json does, and return the answer once its head is in; its body
+        is read as it comes, within ``timeout`` from now for the whole answer.
+
+        The answer has this thread's connection until it is closed: calls made meanwhile
+        open another.
+        """
+        started = time.monotonic()
+        connection = self._connection(started)
+        self._local.connection = None
+        sock = connection.sock
+        if sock is None:
+            sock = self._open(connection)
+        deadline = started + timeout
+        answer = connection.answer
+        answer.expect()
+        try:
+            connection.set_timeout(timeout)
+            sock.sendall(self._json_post_head(path, len(body), request_id) + body)
+            while not answer.headers_read:
+                _receive(connection, sock, deadline)
+        except (OSError, _NotHTTP) as error:
+            connection.close()
+            raise self._read_failed("POST", path, timeout, error)  # noqa: B904 (its cause is set)
+        return StreamedAnswer(self, connection, path, deadline, timeout)
+
+    def _take_back(self, connection: _Connection, forks_seen: int) -> None:
+        """A connection a StreamedAnswer read to its end: this thread's again, unless it
+        has opened another meanwhile (or the process forked)."""
+        local = self._local
+        if forks_seen == _forks_seen and getattr(local, "connection", None) is None:
+            local.connection = connection
+            local.forks_seen = forks_seen
+        else:
+            connection.close()
 
     def _exchange(self, method: str, path: str, head: bytes, body: bytes, timeout: float) -> Response:
         started = time.monotonic()
@@ -303,6 +363,26 @@ class AsyncTransport(_Endpoint):
         """As Transport.post_json, awaited."""
         return await self._exchange("POST", path, self._json_post_head(path, len(body), request_id), body, timeout)
 
+    async def post_stream(self, path: str, body: bytes, timeout: float, request_id: str) -> AsyncStreamedAnswer:
+        """As Transport.post_stream, awaited; the answer's body is read with ``apieces()``."""
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        idle = await self._idle_connections(asyncio.get_running_loop())
+        reader, writer, answer = await self._reuse_or_open(idle)
+        answer.expect()
+        try:
+            writer.write(self._json_post_head(path, len(body), request_id) + body)
+            while not answer.headers_read:
+                await _areceive(reader, answer, deadline)
+        except asyncio.TimeoutError:  # not a builtin TimeoutError before Python 3.11
+            writer.close()
+            raise self._no_answer(path, timeout) from None
+        except (OSError, _NotHTTP) as error:
+            writer.close()
+            raise self._read_failed("POST", path, timeout, error)  # noqa: B904 (its cause is set)
+        return AsyncStreamedAnswer(self, (reader, writer, answer), idle, path, deadline, timeout)
+
     async def _exchange(self, method: str, path: str, head: bytes, body: bytes, timeout: float) -> Response:
         import asyncio  # imported by async code already; a sync process should not pay ~25 ms
 
@@ -335,6 +415,18 @@ class AsyncTransport(_Endpoint):
         else:
             writer.close()
         return Response(status, content_type, payload, self.url_of(path))
+
+    async def _reuse_or_open(self, idle: list[IdleStreams]) -> Streams:
+        """An idle connection of the loop's that is still good, or a new one. (_exchange
+        does the same inline: a coroutine more would cost every acall.)"""
+        while idle:
+            reader, writer, answer, answered_at = idle.pop()
+            # Closed by the host, or idle long enough that it is about to (see IDLE_REUSE_LIMIT).
+            if reader.at_eof() or writer.is_closing() or time.monotonic() - answered_at > IDLE_REUSE_LIMIT:
+                writer.close()
+            else:
+                return reader, writer, answer
+        return await self._open()
 
     async def _idle_connections(self, loop: asyncio.AbstractEventLoop) -> list[IdleStreams]:
         """This loop's idle connections, closed when the loop shuts down."""
@@ -621,6 +713,168 @@ async def _aread_answer(reader: asyncio.StreamReader, answer: _Answer) -> tuple[
             answer.end_of_stream()
         if answer.complete:
             return answer.result()
+
+
+def _receive(connection: _Connection, sock: socket.socket, deadline: float) -> None:
+    """Feed one read of an answer (what has come, or the peer's close) to its parser."""
+    connection.wait_at_most_until(deadline)
+    count = sock.recv_into(connection.buffer)
+    if count:
+        connection.answer.feed(connection.buffer[:count])
+    else:
+        connection.answer.end_of_stream()
+
+
+async def _areceive(reader: asyncio.StreamReader, answer: _Answer, deadline: float) -> None:
+    """_receive for asyncio streams; raises asyncio.TimeoutError past ``deadline``."""
+    import asyncio
+
+    data = await asyncio.wait_for(reader.read(RECV_SIZE), max(deadline - time.monotonic(), 0))
+    if data:
+        answer.feed(data)
+    else:
+        answer.end_of_stream()
+
+
+class _StreamedAnswerBase:
+    """An answer whose head is in and whose body is read as it comes, within ``deadline``
+    (time.monotonic()) for the whole answer. ``close()`` it when done with it, read or not:
+    a connection whose answer was read to its end is reused; one cut short is closed, which
+    tells the host that its caller stopped waiting (the function's this.signal aborts)."""
+
+    status: int
+    content_type: str
+    url: str
+
+    def __init__(self, endpoint: _Endpoint, answer: _Answer, path: str, deadline: float, timeout: float) -> None:
+        self._endpoint = endpoint
+        self._answer = answer
+        self._path = path
+        self._deadline = deadline
+        self._timeout = timeout
+        self.status = answer.parser.get_status_code()
+        self.content_type = answer.content_type.decode("latin-1")
+        self.url = endpoint.url_of(path)
+        self.closed = False
+
+    def _taken(self) -> list[bytes]:
+        """The body's pieces parsed since the last call."""
+        answer = self._answer
+        pieces, answer.body = answer.body, []
+        return pieces
+
+    def _read_failed(self, error: Exception) -> JSHostError:
+        """What to raise for an error reading the body (the connection is closed)."""
+        self.close()
+        if isinstance(error, (TimeoutError, BlockingIOError)):
+            return self._unfinished()
+        return self._endpoint._read_failed("POST", self._path, self._timeout, error, begun=True)
+
+    def _unfinished(self) -> FunctionTimeout:
+        self.close()
+        return FunctionTimeout(
+            f"The answer from {self.url} did not end within {self._timeout:g} s "
+            "(the timeout covers a streamed answer whole)"
+        )
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class StreamedAnswer(_StreamedAnswerBase):
+    """An answer of Transport.post_stream (see _StreamedAnswerBase)."""
+
+    def __init__(
+        self, transport: Transport, connection: _Connection, path: str, deadline: float, timeout: float
+    ) -> None:
+        super().__init__(transport, connection.answer, path, deadline, timeout)
+        self._transport = transport
+        self._connection = connection
+        self._forks_seen = _forks_seen
+
+    def pieces(self) -> Iterator[bytes]:
+        """The body's bytes, in pieces as they arrive, to its end."""
+        connection = self._connection
+        answer, sock = connection.answer, connection.sock
+        assert sock is not None  # open until close()
+        try:
+            while True:
+                yield from self._taken()
+                if answer.complete:
+                    return
+                _receive(connection, sock, self._deadline)
+        except (OSError, _NotHTTP) as error:
+            raise self._read_failed(error)  # noqa: B904 (its cause is set)
+
+    def whole(self) -> Response:
+        """The rest of the answer, read to its end, as Transport.request returns one."""
+        try:
+            return Response(self.status, self.content_type, b"".join(self.pieces()), self.url)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        connection = self._connection
+        if self._answer.complete and self._answer.keep_alive:
+            connection.answered_at = time.monotonic()
+            self._transport._take_back(connection, self._forks_seen)
+        else:
+            connection.close()
+
+
+class AsyncStreamedAnswer(_StreamedAnswerBase):
+    """An answer of AsyncTransport.post_stream (see _StreamedAnswerBase)."""
+
+    def __init__(
+        self,
+        transport: AsyncTransport,
+        streams: Streams,
+        idle: list[IdleStreams],
+        path: str,
+        deadline: float,
+        timeout: float,
+    ) -> None:
+        super().__init__(transport, streams[2], path, deadline, timeout)
+        self._streams = streams
+        self._idle = idle
+
+    async def apieces(self) -> AsyncIterator[bytes]:
+        """The body's bytes, in pieces as they arrive, to its end."""
+        import asyncio
+
+        reader, _, answer = self._streams
+        try:
+            while True:
+                for piece in self._taken():
+                    yield piece
+                if answer.complete:
+                    return
+                await _areceive(reader, answer, self._deadline)
+        except asyncio.TimeoutError:  # not a builtin TimeoutError before Python 3.11
+            raise self._unfinished() from None
+        except (OSError, _NotHTTP) as error:
+            raise self._read_failed(error)  # noqa: B904 (its cause is set)
+
+    async def whole(self) -> Response:
+        """The rest of the answer, read to its end, as AsyncTransport.request returns one."""
+        try:
+            body = b"".join([piece async for piece in self.apieces()])
+            return Response(self.status, self.content_type, body, self.url)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        reader, writer, answer = self._streams
+        if answer.complete and answer.keep_alive and not writer.is_closing():
+            self._idle.append((reader, writer, answer, time.monotonic()))
+        else:
+            writer.close()
 
 
 def _count_fork() -> None:

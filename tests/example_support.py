@@ -5,6 +5,7 @@ TMPDIR of the test's) and stops that manager and its hosts at the
 end, so no test shares a host with another or with a developer's `make example`.
 """
 
+import sys
 from contextlib import contextmanager
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from django_js_host.links.manager import JSHostManager
 
 from .support.dirs import short_temp_dir
+from .support.hosts import free_port
 from .support.managers import stop_manager_and_hosts
 from .support.paths import REPO
 from .support.servers import project_environ, serving
@@ -24,7 +26,9 @@ BUILT_FILES = [
     REPO / "node_modules" / "react" / "package.json",
     REPO / "node_modules" / "markdown-it" / "package.json",
     EXAMPLE_PROJECT / "dist" / "server" / "ItemCounter.js",
+    EXAMPLE_PROJECT / "dist" / "server" / "SlowPage.js",
     EXAMPLE_PROJECT / "dist" / "static" / "example" / "client.js",
+    EXAMPLE_PROJECT / "dist" / "static" / "example" / "slow-page-client.js",
 ]
 
 
@@ -54,3 +58,15 @@ def example_server(command, runtime_dir, ready_url, timeout=30):
     manager in ``runtime_dir``."""
     env = project_environ("example.settings", runtime_dir, pythonpath=EXAMPLE_PROJECT)
     return serving(command, EXAMPLE_PROJECT, env, ready_url, timeout)
+
+
+@contextmanager
+def example_runserver():
+    """The example under ``runserver --noreload`` on a free port, with a manager of its own;
+    yields its base URL (``http://127.0.0.1:PORT``)."""
+    require_example_build()
+    base = f"http://127.0.0.1:{free_port()}"
+    command = [sys.executable, "manage.py", "runserver", "--noreload", base.removeprefix("http://")]
+    with example_manager() as runtime_dir:
+        with example_server(command, runtime_dir, base + "/"):
+            yield base

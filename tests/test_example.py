@@ -10,6 +10,7 @@ import importlib
 import json
 import re
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .example_support import (
     EXAMPLE_CONFIG,
     EXAMPLE_PROJECT,
     example_manager,
+    example_runserver,
     example_server,
     require_example_build,
 )
@@ -109,6 +111,29 @@ def test_pages_are_rendered_by_the_real_host(example_site):
     assert "<h1>Hello, &lt;b&gt;you&lt;/b&gt;! (greet ran in Node v" in response.content.decode()
 
 
+def test_the_streamed_page_sends_its_shell_before_the_slow_part_is_ready(example_site):
+    host.connect()  # the manager starts the host now, not in the middle of the page
+    response = Client().get("/streaming/", {"delay": "1000"})
+    assert response.status_code == 200 and response.streaming
+    started = time.monotonic()
+    arrived = [(time.monotonic() - started, chunk.decode()) for chunk in response.streaming_content]
+    page = "".join(chunk for _, chunk in arrived)
+    shell_at = next(at for at, chunk in arrived if 'class="shell"' in chunk)
+    slow_at = next(at for at, chunk in arrived if "Loaded after 1000 ms" in chunk)
+    assert slow_at - shell_at >= 0.9, (shell_at, slow_at)
+    # The shell came with the fallback in the slow part's place; the slow part came with
+    # React's script that swaps it in, inside #slow-page-root, before the props and script.
+    shell = next(chunk for _, chunk in arrived if 'class="shell"' in chunk)
+    assert 'class="loading"' in shell and "Loaded after" not in shell
+    root = re.search(r'<div id="slow-page-root">(.*?)</div>\s*<script id="slow-page-props"', page, re.S).group(1)
+    assert '<p class="slow-part">Loaded after 1000 ms: Python calls, a Node host, which renders React.</p>' in root
+    assert "$RC" in root
+    assert json.loads(re.search(r'id="slow-page-props" type="application/json">(.*?)</script>', page).group(1)) == {
+        "items": ["Python calls", "a Node host", "which renders React"],
+        "delay": 1000,
+    }
+
+
 def test_gunicorn_preload_workers_render_with_the_host_the_master_connected_to():
     """gunicorn --preload: ready() connects in the master, then two forked workers serve."""
     require_example_build()
@@ -153,45 +178,89 @@ def test_gunicorn_preload_workers_render_with_the_host_the_master_connected_to()
 
 
 def test_browser_gets_server_rendered_markup_then_hydrates_it():
-    require_example_build()
-    port = free_port()
-    page = f"http://127.0.0.1:{port}/?start=41&item=Alpha&item=Beta"
-    command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
-    with example_manager() as runtime_dir:
-        with example_server(command, runtime_dir, f"http://127.0.0.1:{port}/"):
-            from selenium.webdriver.common.by import By
+    with example_runserver() as base:
+        page = f"{base}/?start=41&item=Alpha&item=Beta"
+        from selenium.webdriver.common.by import By
 
-            def component(driver):
-                return driver.find_element(By.CSS_SELECTOR, "#root > section.item-counter")
+        def component(driver):
+            return driver.find_element(By.CSS_SELECTOR, "#root > section.item-counter")
 
-            def count(driver):
-                return component(driver).find_element(By.CSS_SELECTOR, ".count").text
+        def count(driver):
+            return component(driver).find_element(By.CSS_SELECTOR, ".count").text
 
-            # (a) JavaScript off: the component's markup is in the page as the host rendered it.
-            with chromium(javascript=False) as driver:
-                driver.get(page)
-                assert driver.find_element(By.CSS_SELECTOR, "p.noscript").is_displayed()
-                items = component(driver).find_elements(By.CSS_SELECTOR, "li")
-                assert [item.text for item in items] == ["Alpha", "Beta"]
-                assert count(driver) == "41"
-                assert component(driver).get_attribute("data-hydrated") == "false"
+        # (a) JavaScript off: the component's markup is in the page as the host rendered it.
+        with chromium(javascript=False) as driver:
+            driver.get(page)
+            assert driver.find_element(By.CSS_SELECTOR, "p.noscript").is_displayed()
+            items = component(driver).find_elements(By.CSS_SELECTOR, "li")
+            assert [item.text for item in items] == ["Alpha", "Beta"]
+            assert count(driver) == "41"
+            assert component(driver).get_attribute("data-hydrated") == "false"
 
-            # (b) JavaScript on: the client bundle hydrates it, and a click updates it.
-            with chromium() as driver:
-                driver.get(page)
-                wait_for(
-                    driver,
-                    lambda d: component(d).get_attribute("data-hydrated") == "true",
-                    message="the component was not hydrated (no data-hydrated=true)",
-                )
-                assert not driver.find_elements(By.CSS_SELECTOR, "p.noscript")
-                assert count(driver) == "41"
-                button = component(driver).find_element(By.TAG_NAME, "button")
-                button.click()
-                wait_for(driver, lambda d: count(d) == "42", message=f"count is {count(driver)} after a click")
-                button.click()
-                wait_for(driver, lambda d: count(d) == "43", message=f"count is {count(driver)} after 2 clicks")
-                assert not console_errors(driver)  # React logs a hydration mismatch as one
+        # (b) JavaScript on: the client bundle hydrates it, and a click updates it.
+        with chromium() as driver:
+            driver.get(page)
+            wait_for(
+                driver,
+                lambda d: component(d).get_attribute("data-hydrated") == "true",
+                message="the component was not hydrated (no data-hydrated=true)",
+            )
+            assert not driver.find_elements(By.CSS_SELECTOR, "p.noscript")
+            assert count(driver) == "41"
+            button = component(driver).find_element(By.TAG_NAME, "button")
+            button.click()
+            wait_for(driver, lambda d: count(d) == "42", message=f"count is {count(driver)} after a click")
+            button.click()
+            wait_for(driver, lambda d: count(d) == "43", message=f"count is {count(driver)} after 2 clicks")
+            assert not console_errors(driver)  # React logs a hydration mismatch as one
+
+
+def test_browser_gets_the_streamed_shell_before_the_slow_part_and_hydrates_the_whole_page():
+    with example_runserver() as base:
+        page = f"{base}/streaming/?delay=2000"
+        from selenium.webdriver.common.by import By
+
+        with chromium() as driver:
+            # Before the page: note when the shell, its fallback and the slow part appear.
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SEEN_AT})
+            driver.get(page)
+            section = driver.find_element(By.CSS_SELECTOR, "#slow-page-root > section.slow-page")
+            wait_for(
+                driver,
+                lambda d: section.get_attribute("data-hydrated") == "true",
+                message="the streamed page was not hydrated (no data-hydrated=true)",
+            )
+            seen = driver.execute_script("return window.seenAt")
+            timing = driver.execute_script(
+                "const [n] = performance.getEntriesByType('navigation');"
+                "return {requestStart: n.requestStart, responseStart: n.responseStart, responseEnd: n.responseEnd}"
+            )
+            # The first bytes, and the shell with its fallback on screen, well before the
+            # slow part (2 s) was ready; the page whole once it was.
+            first_byte = timing["responseStart"] - timing["requestStart"]
+            full_page = timing["responseEnd"] - timing["requestStart"]
+            assert first_byte < 1000 and full_page >= 1900, timing
+            assert seen["shell"] < seen["slow"] - 1500 and seen["loading"] <= seen["shell"] + 100, seen
+            assert section.find_element(By.CSS_SELECTOR, ".slow-part").text == (
+                "Loaded after 2000 ms: Python calls, a Node host, which renders React."
+            )
+            assert not section.find_elements(By.CSS_SELECTOR, ".loading")
+            # Hydrated: the button works, and React saw no mismatch.
+            section.find_element(By.TAG_NAME, "button").click()
+            wait_for(driver, lambda d: section.find_element(By.CSS_SELECTOR, ".clicks").text == "1")
+            assert not console_errors(driver)
+
+
+# Runs before the page's own scripts: records in window.seenAt when (performance.now(), ms)
+# the shell, the fallback and the slow part are first in the document.
+SEEN_AT = """
+window.seenAt = {};
+new MutationObserver(() => {
+  for (const [name, selector] of [['shell', '.shell'], ['loading', '.loading'], ['slow', '.slow-part']]) {
+    if (!(name in window.seenAt) && document.querySelector(selector)) window.seenAt[name] = performance.now();
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
 
 
 def test_example_build_check_names_the_command(monkeypatch):

@@ -144,7 +144,8 @@ def expected_status(method, target, body):
     """The status the host answers a request it could read, from the protocol alone."""
     url = target.decode("latin-1")
     path, _, query = url.partition("?")
-    for prefix, batch in (("/function/", False), ("/batch/", True)):
+    # A stream call of a function whose output is no stream is answered as a call.
+    for prefix, batch in (("/function/", False), ("/batch/", True), ("/stream/", False)):
         if not path.startswith(prefix):
             continue
         name = path[len(prefix) :]
@@ -251,8 +252,8 @@ def requests(draw):
         method = draw(st.sampled_from(["post", "P0ST", "CONNECT", "", "POST POST", "\x00"]))
         plain = False
     body = draw(bodies())
-    place = draw(weighted(function=6, batch=2, status=1, other=1))
-    if place in ("function", "batch"):
+    place = draw(weighted(function=6, batch=2, stream=1, status=1, other=1))
+    if place in ("function", "batch", "stream"):
         kind = draw(weighted(known=6, listed=3, random=1))
         if kind == "known":
             name = draw(st.sampled_from(sorted(FUNCTIONS)))

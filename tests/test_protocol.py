@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from django_js_host import protocol
+from django_js_host import UnexpectedResponse, protocol
+from django_js_host.streaming import StreamText
 
 PROTOCOL_JS = Path(protocol.__file__).resolve().parent / "js" / "lib" / "protocol.js"
 
@@ -25,17 +26,29 @@ process.stdin.setEncoding('utf8').on('data', (chunk) => (input += chunk)).on('en
       STATUS_PATH: protocol.STATUS_PATH,
       FUNCTION_PATH: protocol.FUNCTION_PATH,
       BATCH_PATH: protocol.BATCH_PATH,
+      STREAM_PATH: protocol.STREAM_PATH,
       HASH_PARAMETER: protocol.HASH_PARAMETER,
       JSON_TYPE: protocol.JSON_TYPE,
       TOKEN_HEADER: protocol.TOKEN_HEADER,
       REQUEST_ID_HEADER: protocol.REQUEST_ID_HEADER,
       REQUEST_ID: protocol.REQUEST_ID.source,
       CALLABLE_NAME: protocol.CALLABLE_NAME.source,
+      STREAM_TYPE: protocol.STREAM_TYPE,
+      STREAM_DATA: protocol.STREAM_DATA,
+      STREAM_ERROR: protocol.STREAM_ERROR,
+      STREAM_END: protocol.STREAM_END,
     },
     callable: names.map((name) => protocol.isCallableName(name)),
     requestIds: [...names, ...requestIds].map((value) => protocol.isRequestId(value)),
     callPaths: bytes.map((body) => protocol.callPath('render_page', body)),
     batchPaths: bytes.map((body) => protocol.batchPath('render_page', body)),
+    streamPaths: bytes.map((body) => protocol.streamPath('render_page', body)),
+    // Each body as a data record, as a string and as bytes (latin-1 text standing for bytes).
+    records: bytes.map((body) => [
+      Buffer.from(protocol.streamRecord(protocol.STREAM_DATA, body.toString('utf8'))).toString('latin1'),
+      protocol.streamRecord(protocol.STREAM_DATA, body).toString('latin1'),
+    ]),
+    endRecord: protocol.streamRecord(protocol.STREAM_END, ''),
     sourceHash: protocol.sourceHash(paths),
     sourceHashReversed: protocol.sourceHash([...paths].reverse()),
     sourceHashEmpty: protocol.sourceHash([]),
@@ -142,12 +155,17 @@ def test_the_constants_are_equal(node_side):
         "STATUS_PATH": protocol.STATUS_PATH,
         "FUNCTION_PATH": protocol.FUNCTION_PATH,
         "BATCH_PATH": protocol.BATCH_PATH,
+        "STREAM_PATH": protocol.STREAM_PATH,
         "HASH_PARAMETER": protocol.HASH_PARAMETER,
         "JSON_TYPE": protocol.JSON_TYPE,
         "TOKEN_HEADER": protocol.TOKEN_HEADER,
         "REQUEST_ID_HEADER": protocol.REQUEST_ID_HEADER,
         "REQUEST_ID": protocol.REQUEST_ID.pattern,
         "CALLABLE_NAME": protocol.CALLABLE_NAME.pattern,
+        "STREAM_TYPE": protocol.STREAM_TYPE,
+        "STREAM_DATA": protocol.STREAM_DATA.decode(),
+        "STREAM_ERROR": protocol.STREAM_ERROR.decode(),
+        "STREAM_END": protocol.STREAM_END.decode(),
     }
 
 
@@ -174,6 +192,7 @@ def test_the_name_rule_agrees_on_tricky_names(node_side):
 def test_call_and_batch_paths_hash_the_exact_body_bytes(node_side):
     assert node_side["callPaths"] == [protocol.call_path("render_page", body) for body in BODIES]
     assert node_side["batchPaths"] == [protocol.batch_path("render_page", body) for body in BODIES]
+    assert node_side["streamPaths"] == [protocol.stream_path("render_page", body) for body in BODIES]
     # The seed's example.
     seed_path = "/function/echo?hash=bc4919c6adf7168088eaea06e27a5b23f0f9f9da"
     assert protocol.call_path("echo", b'{"foo": "bar"}') == seed_path
@@ -187,3 +206,20 @@ def test_the_source_hash_is_equal_over_the_same_files(node_side, source_files):
     assert protocol.source_hash(source_files) != protocol.source_hash(list(reversed(source_files)))
     missing = source_files[2]
     assert protocol.source_hash([missing]) == hashlib.sha1(f"{missing}\0missing\n".encode()).hexdigest()
+
+
+def test_streamed_records_the_host_writes_read_as_the_text_it_sent(node_side):
+    """Each body as the host sends it (a data record of its string, and one of its bytes),
+    then the end record, fed to Python a byte at a time."""
+    for body, records in zip(BODIES, node_side["records"], strict=True):
+        text = body.decode("utf-8", "replace")
+        for record, expected in zip(records, [text, None], strict=True):
+            reader = StreamText("render_page", "unix:/test")
+            wire = (record + node_side["endRecord"]).encode("latin-1")
+            try:
+                read = "".join(reader.feed(wire[i : i + 1]) for i in range(len(wire)))
+                reader.finish()
+            except UnexpectedResponse:
+                assert expected is None and body != text.encode()  # bytes that are not UTF-8
+                continue
+            assert read == text

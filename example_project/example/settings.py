@@ -4,6 +4,8 @@
 
 * ``/``           a React component rendered on the server (react-dom/server, in the host)
                   and hydrated in the browser;
+* ``/streaming/`` a React component streamed as the host renders it (renderToPipeableStream):
+                  its shell at once, a slow part inside <Suspense> when its data is ready;
 * ``/markdown/``  Markdown rendered to HTML by markdown-it, in the host;
 * ``/greeting/``  a line of text from a JS function, escaped like any variable.
 

@@ -156,9 +156,10 @@ async function startHost(config, {args = [], json = true, cwd, socket = null, en
   };
 }
 
+// `predicate` may be async (ask the host something).
 async function waitFor(predicate, {timeout = 3000, what = 'condition'} = {}) {
   const deadline = Date.now() + timeout;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

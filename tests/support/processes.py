@@ -63,3 +63,10 @@ def stop_popen(process, timeout=10, close_streams=True):
         if stream:
             stream.close()
     return process.returncode
+
+
+def cpu_seconds(pid):
+    """CPU time (user + system) ``pid`` has used so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    # utime and stime are fields 14 and 15 of stat(5), counted after "pid (comm)".
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

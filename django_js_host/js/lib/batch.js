@@ -11,8 +11,9 @@
 
 const {isJsonObject} = require('./body');
 const {describeType} = require('./config');
-const {callFunction} = require('./invoke');
+const {callFunction, describeFunctionError} = require('./invoke');
 const {BINARY_TYPE, TEXT_TYPE, encodeOutput, unsendable} = require('./output');
+const {isStream, readWhole} = require('./stream');
 
 // The argument objects of a batch body as {data}, or {problem} saying what is wrong with it.
 function checkBatchArguments(data) {
@@ -41,7 +42,7 @@ function encodeResult(error, output) {
   return [JSON.stringify({error}), error];
 }
 
-// Runs fn once per item of `calls` with `context` as `this`; then done(failures, results):
+// Runs fn once per item of `calls` with `context` (invoke.js's CallContext) as `this`; then done(failures, results):
 // the failed calls as {index, error} in request order, and the results array as JSON text.
 function runBatch(fn, calls, context, warn, done) {
   const encoded = new Array(calls.length);
@@ -51,13 +52,24 @@ function runBatch(fn, calls, context, warn, done) {
     done(failures, '[]');
     return;
   }
+  const settle = (index, error, output) => {
+    const [text, failure] = encodeResult(error, output);
+    encoded[index] = text;
+    if (failure) failures.push({index, error: failure});
+    pending -= 1;
+    if (pending === 0) done(failures.sort((a, b) => a.index - b.index), `[${encoded.join(',')}]`);
+  };
   calls.forEach((data, index) => {
     callFunction(fn, data, context, (error, output) => {
-      const [text, failure] = encodeResult(error, output);
-      encoded[index] = text;
-      if (failure) failures.push({index, error: failure});
-      pending -= 1;
-      if (pending === 0) done(failures.sort((a, b) => a.index - b.index), `[${encoded.join(',')}]`);
+      if (error || !isStream(output)) {
+        settle(index, error, output);
+        return;
+      }
+      // A stream is read whole, as a single call reads it (stream.js).
+      readWhole(output, context.signal).then(
+        (text) => settle(index, null, text ?? null),
+        (err) => settle(index, describeFunctionError(err), undefined),
+      );
     }, warn);
   });
 }

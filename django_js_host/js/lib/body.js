@@ -1,7 +1,8 @@
 'use strict';
-// Request bodies in, replies out, for both the host and the manager. Replies always carry
-// Content-Length (never chunked) so the Python client and any caching proxy in front see
-// complete, sized answers. Errors are JSON {name, message}: the Python client reads them.
+// Request bodies in, replies out, for both the host and the manager. Replies carry
+// Content-Length so the Python client and any caching proxy in front see complete, sized
+// answers; only a streamed answer (stream.js) is chunked. Errors are JSON {name, message}:
+// the Python client reads them.
 
 const {JSON_TYPE} = require('./protocol');
 
@@ -154,6 +155,15 @@ function createReplies(connections, {writeTimeout} = {}) {
     return reply(res, statusCode, JSON_TYPE, JSON.stringify(payload), headers);
   }
 
+  // The head of an answer whose body follows in chunks (stream.js); false when the client is gone.
+  function writeChunkedHead(res, statusCode, contentType, headers) {
+    if (res.destroyed || res.writableEnded) return false;
+    const allHeaders = {...headers, 'Content-Type': contentType};
+    if (connections.closing) allHeaders.Connection = 'close';
+    res.writeHead(statusCode, allHeaders);
+    return true;
+  }
+
   // Answers a request refused before its body was read, with the error {name, message}, once
   // the body has been thrown away (Connection: close if it was too big to); then `done()`.
   function refuse(req, res, statusCode, {name, message}, headers, done) {
@@ -163,7 +173,7 @@ function createReplies(connections, {writeTimeout} = {}) {
     });
   }
 
-  return {reply, replyJson, refuse};
+  return {reply, replyJson, writeChunkedHead, refuse};
 }
 
 module.exports = {JSON_TYPE, readBody, parseJsonBody, isJsonObject, createReplies};

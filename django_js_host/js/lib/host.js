@@ -12,13 +12,16 @@ const {checkBatchArguments, runBatch, batchFailedBody} = require('./batch');
 const {readBody, parseJsonBody, isJsonObject, createReplies} = require('./body');
 const {describeType} = require('./config');
 const {createGuard} = require('./guard');
-const {callFunction} = require('./invoke');
+const {CallContext, callFunction, describeFunctionError} = require('./invoke');
 const {timestamp} = require('./log');
 const {encodeOutput, unsendable} = require('./output');
+const {isStream, readWhole, sendStream} = require('./stream');
 const {
   STATUS_PATH,
   FUNCTION_PATH,
   BATCH_PATH,
+  STREAM_PATH,
+  STREAM_TYPE,
   HASH_PARAMETER,
   JSON_TYPE,
   CALLABLE_NAME,
@@ -31,6 +34,19 @@ const {listenOnSocket} = require('./unix-socket');
 const {version} = require('../package.json');
 
 const HASH_PREFIX = `${HASH_PARAMETER}=`;
+
+// What a function request is: a call, a batch of calls, or a call whose answer may come in pieces.
+const CALL = 'call';
+const BATCH = 'batch';
+const STREAM = 'stream';
+
+// With a streamed answer. X-Accel-Buffering: nginx (as ROOT_URL, say) passes each chunk on as
+// it comes instead of holding the answer back until its end.
+const STREAM_HEADERS = {'X-Accel-Buffering': 'no'};
+
+// Answers whose stream failed midway, which the host closes unended on purpose: their close
+// is no caller going away.
+const cutByTheirError = new WeakSet();
 
 // Python keeps connections in a pool and checks for our FIN before reusing one: a long
 // keep-alive saves reconnecting between calls that are seconds apart.
@@ -169,26 +185,30 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       return;
     }
     if (path.startsWith(FUNCTION_PATH)) {
-      handleFunctionRequest(req, res, started, path.slice(FUNCTION_PATH.length), query, false);
+      handleFunctionRequest(req, res, started, path.slice(FUNCTION_PATH.length), query, CALL);
     } else if (path.startsWith(BATCH_PATH)) {
-      handleFunctionRequest(req, res, started, path.slice(BATCH_PATH.length), query, true);
+      handleFunctionRequest(req, res, started, path.slice(BATCH_PATH.length), query, BATCH);
+    } else if (path.startsWith(STREAM_PATH)) {
+      handleFunctionRequest(req, res, started, path.slice(STREAM_PATH.length), query, STREAM);
     } else if (path === STATUS_PATH) {
       if (req.method === 'GET') replyJson(res, 200, status());
       else refuse(req, res, started, `${req.method} ${path}`, 405, 'MethodNotAllowed', 'Use GET /status', {Allow: 'GET'});
     } else {
-      const message = `No such path ${JSON.stringify(path)}: this host answers GET /status, POST /function/<name> and POST /batch/<name>`;
+      const message = `No such path ${JSON.stringify(path)}: this host answers GET /status, POST /function/<name>, POST /batch/<name> and POST /stream/<name>`;
       refuse(req, res, started, `${req.method} ${path}`, 404, 'NotFound', message);
     }
   }
 
   // `name` is the raw path segment: it is checked, never percent-decoded, so what the
   // client (and a cache keyed on the URL) sees is exactly the function that runs.
-  // `batch`: POST /batch/<name>, many calls in one request (batch.js).
-  function handleFunctionRequest(req, res, started, name, query, batch) {
+  // `kind`: CALL, BATCH (many calls in one request, batch.js) or STREAM (an answer that may
+  // come in pieces, stream.js).
+  function handleFunctionRequest(req, res, started, name, query, kind) {
+    const batch = kind === BATCH;
     if (req.method !== 'POST') {
       const message = batch
         ? `Use POST /batch/${name} with a JSON array of keyword-argument objects as the body`
-        : `Use POST /function/${name} with a JSON object of keyword arguments as the body`;
+        : `Use POST ${kind === STREAM ? STREAM_PATH : FUNCTION_PATH}${name} with a JSON object of keyword arguments as the body`;
       refuse(req, res, started, name, 405, 'MethodNotAllowed', message, {Allow: 'POST'});
       return;
     }
@@ -204,13 +224,14 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       refuse(req, res, started, name, 404, 'UnknownFunction', message);
       return;
     }
-    // `this` inside the function: its name, the host (status(), config) and the call's
-    // request id (X-Request-ID; null without one). Made per call: it holds the call's id.
+    // `this` inside the function: its name, the host (status(), config), the call's request
+    // id (X-Request-ID; null without one) and its signal. One for all the calls of a batch,
+    // which share their connection and id.
     const header = req.headers['x-request-id'];
-    const requestId = isRequestId(header) ? header : null;
-    const context = {name, host, requestId};
+    const context = new CallContext(name, host, isRequestId(header) ? header : null);
     res.once('close', () => {
-      if (!res.writableFinished) {
+      if (!res.writableFinished && !cutByTheirError.has(res)) {
+        CallContext.abort(context);
         const waited = (performance.now() - started).toFixed(2);
         logger.error(`${timestamp()} warning: ${name}${idNote(context)}: the connection closed after ${waited}ms, before the answer`);
       }
@@ -228,7 +249,8 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
       if (batch) {
         runBatch(fn, data, context, warn, (failures, results) => answerBatch(res, started, context, data.length, failures, results));
       } else {
-        callFunction(fn, data, context, (error, output) => answer(res, started, context, error, output), warn);
+        const streamed = kind === STREAM;
+        callFunction(fn, data, context, (error, output) => answer(res, started, context, error, output, streamed), warn);
       }
     });
   }
@@ -262,7 +284,14 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
     return requestId === null ? '' : ` id=${requestId}`;
   }
 
-  function answer(res, started, context, error, output) {
+  // `streamed`: the request may be answered in pieces (POST /stream/<name>). A stream
+  // output to one that may not is read whole first.
+  function answer(res, started, context, error, output, streamed) {
+    if (!error && isStream(output)) {
+      if (streamed) answerStream(res, started, context, output);
+      else answerWhole(res, started, context, output);
+      return;
+    }
     const {name} = context;
     let statusCode = 200;
     let contentType;
@@ -282,6 +311,37 @@ function createHost(config, {logger, statusExtras, bindSocket = listenOnSocket})
     }
     const sent = reply(res, statusCode, contentType, body);
     logCall(name, statusCode, started, `${idNote(context)}${sent ? '' : ' (connection closed: answer dropped)'}`);
+  }
+
+  function answerWhole(res, started, context, stream) {
+    readWhole(stream, context.signal).then(
+      (text) => {
+        if (text === undefined) logCall(context.name, 200, started, `${idNote(context)} (connection closed: stream cancelled)`);
+        else answer(res, started, context, null, text, false);
+      },
+      (err) => answer(res, started, context, describeFunctionError(err), undefined, false),
+    );
+  }
+
+  async function answerStream(res, started, context, stream) {
+    const {name} = context;
+    const sent = await sendStream(res, stream, {
+      signal: context.signal,
+      writeHead: () => replies.writeChunkedHead(res, 200, STREAM_TYPE, STREAM_HEADERS),
+      describeError: (thrown) => ({...describeFunctionError(thrown), function: name}),
+      writeTimeout: config.writeTimeout,
+    });
+    const {outcome, chunks} = sent;
+    if (outcome === 'failed early') {
+      answer(res, started, context, describeFunctionError(sent.thrown), undefined, false);
+    } else if (outcome === 'failed') {
+      cutByTheirError.add(res);
+      logger.error(`${timestamp()} ${name} 500 after ${chunks} chunks of its stream${idNote(context)}: ${errorText(sent.error)}`);
+      logCall(name, 200, started, `${idNote(context)} stream of ${chunks} chunks cut by its error`);
+    } else {
+      const note = outcome === 'ended' ? ` stream of ${chunks} chunks` : ` (connection closed: stream cancelled after ${chunks} chunks)`;
+      logCall(name, 200, started, idNote(context) + note);
+    }
   }
 
   function answerBatch(res, started, context, total, failures, results) {

@@ -29,6 +29,39 @@ function describeFunctionError(thrown) {
   return {name: 'Error', message, stack: ''};
 }
 
+// Why a call's signal aborts: its caller stopped waiting.
+const CONNECTION_CLOSED = 'The connection closed before the answer: the caller stopped waiting (its timeout, or its client went away)';
+
+// `this` of a call: its name, the host, and `signal`, an AbortSignal aborted when the
+// request's connection closes before the answer. The AbortController is made on first use
+// of `signal` only: most functions never look, and a call should not pay for one.
+class CallContext {
+  #controller = null;
+  #abortReason = null;
+
+  // requestId: the call's X-Request-ID, or null without one.
+  constructor(name, host, requestId) {
+    this.name = name;
+    this.host = host;
+    this.requestId = requestId;
+  }
+
+  get signal() {
+    if (this.#controller === null) {
+      this.#controller = new AbortController();
+      if (this.#abortReason !== null) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  // A static method, so that a function cannot abort its own call through `this`.
+  static abort(context) {
+    if (context.#abortReason !== null) return;
+    context.#abortReason = new DOMException(CONNECTION_CLOSED, 'AbortError');
+    if (context.#controller !== null) context.#controller.abort(context.#abortReason);
+  }
+}
+
 function isThenable(value) {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
 }
@@ -114,4 +147,4 @@ function attributeEscapedErrors({onStrayException, onStray}) {
   });
 }
 
-module.exports = {callFunction, attributeEscapedErrors, describeFunctionError};
+module.exports = {CallContext, callFunction, attributeEscapedErrors, describeFunctionError};
