@@ -14,7 +14,8 @@ Prints one table of medians (min-max) measured side by side in one run:
                      a function; the manager and its host are already running
 * cold start         the same script with no manager running: it spawns the manager, the
                      manager spawns the host, then the call; "first call" is the time from
-                     the call to its result, inside the process
+                     configure() (which connects, and so starts them) to the result, inside
+                     the process
 
 A cold start is three node processes started one after the other (`js-host.js --manager
 --detach`, the manager it starts, the host the manager starts), so it moves with the cost of
@@ -62,10 +63,11 @@ def managed_script(project, runtime_dir):
         f"""
         import time
         from django_js_host.conf import settings
+        from django_js_host.function import Function
+        # From configure(), which connects (and so, cold, starts the manager and the host).
+        started = time.perf_counter()
         settings.configure(SOURCE_ROOT={str(project)!r}, USE_MANAGER=True,
                            RUNTIME_DIR={str(runtime_dir)!r}, VERBOSITY='SILENT')
-        from django_js_host.function import Function
-        started = time.perf_counter()
         assert Function('hello').call(name='bench') == 'Hello, bench'
         print(time.perf_counter() - started)
         """
