@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter, "_Answer"]
     IdleStreams = tuple[asyncio.StreamReader, asyncio.StreamWriter, "_Answer", float]  # and when it last answered
 
+# What comes between a call's Content-Length and its request id.
+REQUEST_ID_LINE = f"\r\n{REQUEST_ID_HEADER}: "
 # Loopback connects are instant or refused; this bounds the wait for a remote ROOT_URL.
 CONNECT_TIMEOUT = 5.0
 # Connecting and sending took longer than this: the first read, too, waits only for what is
@@ -112,9 +114,7 @@ class _Endpoint:
             self._path_prefix = parts.path.rstrip("/")
             self._host_header = parts.netloc.rpartition("@")[2]  # host[:port], as the URL says
         self._extra_head = "".join(f"{name}: {value}\r\n" for name, value in (extra_headers or {}).items())
-        # Every call's head, made once but for its path, request id and body length.
-        before, after = self._head_parts("POST", JSON_HEADERS)
-        self._json_post = before, after.removesuffix("Content-Length: ") + f"{REQUEST_ID_HEADER}: "
+        self._json_post = self._head_parts("POST", JSON_HEADERS)  # every call's, made once
 
     def url_of(self, path: str) -> str:
         """Where a request for ``path`` goes, as people read it (nginx's form for sockets)."""
@@ -136,9 +136,9 @@ class _Endpoint:
 
     def _json_post_head(self, path: str, body_length: int, request_id: str) -> bytes:
         """_request_head of a call: a POST with a JSON body and a request id, from the parts
-        made once."""
+        made once (the id, which changes, last)."""
         before, after = self._json_post
-        return f"{before}{path}{after}{request_id}\r\nContent-Length: {body_length}\r\n\r\n".encode("latin-1")
+        return f"{before}{path}{after}{body_length}{REQUEST_ID_LINE}{request_id}\r\n\r\n".encode("latin-1")
 
     def _no_answer(self, path: str, timeout: float) -> FunctionTimeout:
         return FunctionTimeout(f"No answer from {self.url_of(path)} within {timeout:g} s")
