@@ -3,8 +3,8 @@
     from django_js_host.function import Function
     Function('hello_world').call(name='Foo')   # 'Hello, Foo!'
 
-Keyword arguments travel as JSON with sorted keys, so equal arguments give equal bytes and
-an equal ``hash`` in the URL, which a caching proxy can key on.
+Keyword arguments travel as JSON with sorted keys (arguments.py), so equal arguments give
+equal bytes and an equal ``hash`` in the URL, which a caching proxy can key on.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import binascii
 import json
 
 from . import call_log, protocol, result_cache, streaming
+from .arguments import encode_batch, encode_kwargs
 from .conf import is_number, settings
 from .exceptions import FunctionError, FunctionsDisabled, JSHostError, UnexpectedResponse
 from .host import host as default_host
@@ -21,7 +22,6 @@ from .request_id import current_request_id
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-    from types import EllipsisType
     from typing import Any, TypeVar
 
     from .host import JSHost
@@ -29,29 +29,23 @@ if TYPE_CHECKING:
 
     Decoded = TypeVar("Decoded")
 
-# orjson, when installed, decodes a big result twice as fast as json.loads (~290 vs ~600 us
-# for 74 KB). It is imported on the first big result (importing it costs a fresh process
-# ~12 ms), and never encodes arguments: their bytes, and so their hash, must stay the
-# seed's (json.dumps with its default separators).
+# orjson decodes a big result twice as fast as json.loads (~290 vs ~600 us for 74 KB). It
+# is imported on the first big result: importing it costs a fresh process ~12 ms.
 ORJSON_FROM_BYTES = 16 * 1024
-orjson_loads: Callable[[bytes], Any] | EllipsisType | None = ...  # not looked for yet; None when not installed
+orjson_loads: Callable[[bytes], Any] | None = None  # None: not imported yet
 
 
 def decode_json(data: bytes) -> Any:
     global orjson_loads
     if len(data) >= ORJSON_FROM_BYTES:
-        if orjson_loads is ...:
-            try:
-                from orjson import loads
-            except ImportError:
-                orjson_loads = None
-            else:
-                orjson_loads = loads
-        if orjson_loads is not None:
-            try:
-                return orjson_loads(data)
-            except ValueError:
-                pass  # a lone surrogate (JS strings may hold one), or nesting past orjson's limit
+        if orjson_loads is None:
+            import orjson
+
+            orjson_loads = orjson.loads
+        try:
+            return orjson_loads(data)
+        except ValueError:
+            pass  # a lone surrogate (JS strings may hold one), or nesting past orjson's limit
     try:
         return json.loads(data)
     except RecursionError:
@@ -391,132 +385,3 @@ def _as_value(response: Response) -> Any:
     if response.content_type.startswith(protocol.JSON_TYPE):
         return decode_json(response.body)
     return _as_sent(response)
-
-
-def encode_kwargs(function_name: str, kwargs: Mapping[str, Any]) -> bytes:
-    """JSON bytes for the kwargs: sorted keys and json.dumps' default separators.
-
-    The default separators keep the hash of {'foo': 'bar'} what the seed's library sent.
-    A value JSON cannot hold raises TypeError (or ValueError, for NaN and infinities) that
-    names where it sits, before anything is sent.
-    """
-    try:
-        return "".join(_json_chunks(kwargs, 0)).encode("ascii")  # json.dumps escapes non-ASCII by default
-    except (TypeError, ValueError, RecursionError) as error:
-        raise _unencodable(function_name, error, lambda: _find_unencodable(kwargs)) from None
-
-
-def encode_batch(function_name: str, calls: Iterable[object]) -> bytes:
-    """JSON bytes for a batch: the list of each call's kwargs, encoded as encode_kwargs does.
-
-    Errors name the call by its position in ``calls``.
-    """
-    calls = list(calls)
-    for index, kwargs in enumerate(calls):
-        if not isinstance(kwargs, dict):
-            raise TypeError(
-                f"Function {function_name!r}: batch call {index} must be a dict of keyword "
-                f"arguments, got {type(kwargs).__name__}"
-            )
-        for key in kwargs:
-            if not isinstance(key, str):
-                raise TypeError(
-                    f"Function {function_name!r}: batch call {index} has the key {key!r}: "
-                    "keyword argument names are strings"
-                )
-
-    def locate() -> str | None:
-        for index, kwargs in enumerate(calls):
-            where = _find_unencodable(kwargs)
-            if where:
-                return f"batch call {index}: {where}"
-        return None
-
-    try:
-        return "".join(_json_chunks(calls, 0)).encode("ascii")
-    except (TypeError, ValueError, RecursionError) as error:
-        raise _unencodable(function_name, error, locate) from None
-
-
-def _unencodable(
-    function_name: str, error: TypeError | ValueError | RecursionError, locate: Callable[[], str | None]
-) -> TypeError | ValueError:
-    """The error to raise for a value JSON cannot hold; ``locate()`` says where it sits."""
-    try:
-        where = locate() or "an argument"
-    except RecursionError:  # nested deeper than Python recurses
-        where = "an argument"
-    if isinstance(error, RecursionError):  # no circular check: see _json_encoder
-        error = ValueError("it is circular or nests too deeply")
-    return type(error)(f"Function {function_name!r}: {where} cannot be sent as JSON: {error}")
-
-
-def _encode_django_value(value: object) -> Any:
-    """Encode what plain JSON cannot (datetime, Decimal, UUID, lazy strings) as Django does.
-
-    Imported on first use: django.core.serializers pulls in the ORM, which plain calls
-    should not pay for at start-up.
-    """
-    from django.core.serializers.json import DjangoJSONEncoder
-
-    return DjangoJSONEncoder().default(value)
-
-
-def _json_encoder() -> Callable[[object, int], Iterable[str]]:
-    """What ``json.dumps(value, sort_keys=True, allow_nan=False, default=_encode_django_value)``
-    joins into its text, made once: ``_json_chunks(value, 0)``.
-
-    json.dumps builds a JSONEncoder per call, and JSONEncoder.encode builds the C encoder
-    per call: the C encoder made once is ~1 us cheaper on a trivial call. No circular check:
-    it costs 15 % of encoding 100 KB, and a value that contains itself still fails, by
-    recursion, which _unencodable reports and _find_unencodable locates.
-    """
-    encoder = json.JSONEncoder(default=_encode_django_value, sort_keys=True, allow_nan=False, check_circular=False)
-    make_c_encoder = getattr(json.encoder, "c_make_encoder", None)  # None without the _json module
-    if make_c_encoder is None:
-        return lambda value, _: encoder.iterencode(value, _one_shot=True)
-    # Its arguments as JSONEncoder.iterencode passes them (Python 3.10 to 3.13 alike).
-    c_encoder: Callable[[object, int], Iterable[str]] = make_c_encoder(
-        None, encoder.default, json.encoder.encode_basestring_ascii, None,
-        encoder.key_separator, encoder.item_separator, True, False, False,
-    )  # fmt: skip
-    return c_encoder
-
-
-_json_chunks = _json_encoder()
-
-
-def _find_unencodable(value: object, path: tuple[object, ...] = (), inside: tuple[int, ...] = ()) -> str | None:
-    """Describe the first part of ``value`` that JSON cannot encode, e.g. "argument 'when'".
-
-    ``inside``: the ids of the containers ``value`` is in, to find one that contains itself.
-    """
-    items: Iterable[tuple[object, object]]
-    if isinstance(value, (dict, list, tuple)):
-        if id(value) in inside:
-            return _describe(path) + " (it contains itself)"
-        inside = (*inside, id(value))
-    if isinstance(value, dict):
-        if path and len({type(key) for key in value}) > 1:
-            return _describe(path) + " (its keys mix types, so they cannot be sorted)"
-        items = value.items()
-    elif isinstance(value, (list, tuple)):
-        items = enumerate(value)
-    else:
-        try:
-            json.dumps(value, default=_encode_django_value, allow_nan=False)
-        except (TypeError, ValueError):
-            return _describe(path)
-        return None
-    for key, item in items:
-        found = _find_unencodable(item, (*path, key), inside)
-        if found:
-            return found
-    return None
-
-
-def _describe(path: tuple[object, ...]) -> str:
-    argument, *inside = path
-    where = "".join(f"[{key!r}]" for key in inside)
-    return f"argument {argument!r}" + (f" at {where}" if where else "")
-

@@ -51,7 +51,7 @@ def test_the_url_carries_the_hash_of_the_sorted_body(settings, fixture_host):
     with recording_proxy(fixture_host.url) as proxy:
         settings.JS_HOST = {**settings.JS_HOST, "ROOT_URL": proxy.url}
         Function("echo").batch([{"b": 1, "a": 2}])
-    body = b'[{"a": 2, "b": 1}]'
+    body = b'[{"a":2,"b":1}]'  # a list: orjson's bytes (arguments.py)
     assert encode_batch("echo", [{"b": 1, "a": 2}]) == body
     assert f"/batch/echo?hash={hashlib.sha1(body).hexdigest()}" in proxy.paths
 
