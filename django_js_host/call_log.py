@@ -10,7 +10,8 @@ grep for the id finds a call on both sides::
     2026-11-30T10:00:00.000Z render_page 200 2.97ms id=3f2a9c1b0d4e5f60   (the host)
 
 and carries the same facts as ``extra`` (``js_function``, ``request_id``, ``duration_ms``,
-``outcome``) for structured log handlers.
+``outcome``) for structured log handlers. A streamed answer's line is written at its end
+and ends ``stream of N pieces`` (outcome ``closed`` when its reader stopped early).
 """
 
 from __future__ import annotations
@@ -78,19 +79,33 @@ class CallWatch:
     def done(self, response: Response | None, error: BaseException | None = None, cached: bool = False) -> None:
         """Report the call: answered with ``response`` (from Django's cache if ``cached``),
         or failed with ``error``."""
-        duration_ms = (perf_counter() - self._started) * 1000
         if error is not None:
             outcome = type(error).__name__
         else:
             assert response is not None
             outcome = "cached" if cached else str(response.status)
+        self._report(outcome, None if response is None else len(response.body), error, cached)
+
+    def streamed(
+        self, pieces: int, answer_bytes: int, error: BaseException | None = None, closed: bool = False
+    ) -> None:
+        """Report a streamed answer: ``pieces`` of text (in ``answer_bytes`` bytes of its
+        body) came before its end, its ``error``, or its reader closing it (``closed``)."""
+        outcome = type(error).__name__ if error is not None else "closed" if closed else "200"
+        self._report(outcome, answer_bytes, error, False, f" stream of {pieces} piece{'' if pieces == 1 else 's'}")
+
+    def _report(
+        self, outcome: str, answer_bytes: int | None, error: BaseException | None, cached: bool, note: str = ""
+    ) -> None:
+        duration_ms = (perf_counter() - self._started) * 1000
         if self._logger is not None:
             self._logger.debug(
-                "%s %s %.2fms id=%s",
+                "%s %s %.2fms id=%s%s",
                 self._label,
                 outcome,
                 duration_ms,
                 self._request_id,
+                note,
                 extra={
                     "js_function": self._label,
                     "request_id": self._request_id,
@@ -108,7 +123,7 @@ class CallWatch:
                     "outcome": outcome,
                     "cached": cached,
                     "argument_bytes": self._argument_bytes,
-                    "answer_bytes": None if response is None else len(response.body),
+                    "answer_bytes": answer_bytes,
                     "error": None if error is None else str(error),
                     "js_stack": getattr(error, "js_stack", None) or None,
                     "host_url": url,

@@ -208,52 +208,93 @@ class Function:
         return self._astream(path, body, timeout, enabled, current_request_id())
 
     def _stream(self, path: str, body: bytes, timeout: float, enabled: bool, request_id: str) -> Iterator[str]:
+        # Watched from the first piece asked for: a view's response is read after it returned.
+        host = self.get_host()
+        watched = call_log.watch(self.name, request_id, body, host) if enabled else None
         try:
             if not enabled:
                 raise self._disabled()
-            answer = self.get_host().post_stream(path, body, timeout, request_id)
+            answer = host.post_stream(path, body, timeout, request_id)
             streamed = streaming.is_streamed(answer)
-            text = "" if streamed else self._whole_text(answer.whole())
+            if not streamed:
+                response = answer.whole()
+                text = self._whole_text(response)
+                if watched:
+                    watched.done(response)
         except JSHostError as error:
+            if watched:
+                watched.done(None, error)
             streamed, text = False, self._fall_back(error)
         if not streamed:
             if text:
                 yield text
             return
         records = streaming.StreamText(self.name, answer.url)
+        pieces = size = 0
+        ended, failure = False, None
         try:
             for piece in answer.pieces():
+                size += len(piece)
                 text = records.feed(piece)
                 if text:
+                    pieces += 1
                     yield text
             records.finish()
+            ended = True
+        except GeneratorExit:  # its reader stopped early
+            raise
+        except BaseException as error:
+            failure = error
+            raise
         finally:
             answer.close()
+            if watched:
+                watched.streamed(pieces, size, failure, closed=not ended and failure is None)
 
     async def _astream(
         self, path: str, body: bytes, timeout: float, enabled: bool, request_id: str
     ) -> AsyncIterator[str]:
+        host = self.get_host()
+        watched = call_log.watch(self.name, request_id, body, host) if enabled else None
         try:
             if not enabled:
                 raise self._disabled()
-            answer = await self.get_host().apost_stream(path, body, timeout, request_id)
+            answer = await host.apost_stream(path, body, timeout, request_id)
             streamed = streaming.is_streamed(answer)
-            text = "" if streamed else self._whole_text(await answer.whole())
+            if not streamed:
+                response = await answer.whole()
+                text = self._whole_text(response)
+                if watched:
+                    watched.done(response)
         except JSHostError as error:
+            if watched:
+                watched.done(None, error)
             streamed, text = False, self._fall_back(error)
         if not streamed:
             if text:
                 yield text
             return
         records = streaming.StreamText(self.name, answer.url)
+        pieces = size = 0
+        ended, failure = False, None
         try:
             async for piece in answer.apieces():
+                size += len(piece)
                 text = records.feed(piece)
                 if text:
+                    pieces += 1
                     yield text
             records.finish()
+            ended = True
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            failure = error
+            raise
         finally:
             answer.close()
+            if watched:
+                watched.streamed(pieces, size, failure, closed=not ended and failure is None)
 
     def _whole_text(self, response: Response) -> str:
         """The text of a whole answer to a stream call: what ``call`` returns, as text."""

@@ -3,6 +3,7 @@ tests/js/fixtures/streams.config.js (what each of its functions does is written 
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
@@ -288,3 +289,46 @@ def test_a_stream_in_records_that_are_not_records_is_an_unexpected_response():
     record = b"e%d:%s" % (len(json.dumps(error)), json.dumps(error).encode())
     with pytest.raises(FunctionError, match="E: m"):
         StreamText("render", "unix:/x").feed(record)
+
+
+# Following a streamed call: Python's DEBUG line (call_log.py), written as the stream ends.
+
+
+@pytest.fixture
+def debug_log(caplog):
+    caplog.set_level(logging.DEBUG, logger="django_js_host")
+    return lambda: [record for record in caplog.records if record.name == "django_js_host"]
+
+
+def test_a_stream_is_logged_as_it_ends_with_its_pieces_and_the_hosts_id(streams_host, debug_log):
+    assert "".join(Function("async_generator").stream(parts=["one", "two"], ms=50)) == "onetwo"
+    [record] = debug_log()
+    assert (record.js_function, record.outcome) == ("async_generator", "200")
+    line = rf"async_generator 200 \d+\.\d\dms id={record.request_id} stream of 2 pieces"
+    assert re.fullmatch(line, record.getMessage())
+    assert record.duration_ms >= 50
+    # The host's line for the same call carries the same id.
+    host_line = rf"Z async_generator 200 \d+\.\d\dms id={record.request_id} stream of \d+ chunks$"
+    assert wait_until(lambda: re.search(host_line, streams_host.logfile.read_text(), re.MULTILINE) is not None)
+
+
+def test_a_stream_cut_by_its_error_closed_early_or_answered_whole_is_logged_so(debug_log):
+    with pytest.raises(FunctionError):
+        list(Function("fails_mid_stream").stream())
+    pieces = Function("stream_until_aborted").stream(key="logged-close")
+    next(pieces)
+    pieces.close()
+    assert list(Function("not_a_stream").stream()) == ['{"whole":true}']
+    failed, closed, whole = debug_log()
+    assert failed.outcome == "FunctionError" and failed.getMessage().endswith("stream of 1 piece")
+    assert closed.outcome == "closed" and closed.getMessage().endswith("stream of 1 piece")
+    assert whole.outcome == "200" and "stream of" not in whole.getMessage()
+
+
+def test_astream_is_logged_too(debug_log):
+    async def main():
+        return [piece async for piece in Function("async_generator").astream(parts=["a", "b", "c"])]
+
+    assert asyncio.run(main()) == ["a", "b", "c"]
+    [record] = debug_log()
+    assert record.outcome == "200" and record.getMessage().endswith("stream of 3 pieces")
