@@ -4,5 +4,6 @@ from . import views
 
 urlpatterns = [
     path("host/", views.catalog_from_the_host),
+    path("host-cpu-only/", views.catalog_from_the_host_cpu_only),
     path("floor/", views.catalog_floor),
 ]
