@@ -223,7 +223,7 @@ def report(results, connections_list, args, sizes):
             ratios = [run[key]["rate"] / bound for run, bound in zip(rounds, bounds, strict=True)]
             ratio = statistics.median(ratios)
             verdict = f"target >= {TARGET}x: {'PASS' if ratio >= TARGET else 'MISS'}" if key == "host" else ""
-            lines.append(f"  {name + ' / bound':<36} {median_range(ratios, '{:.2f}x'.format)}   {verdict}")
+            lines.append(f"  {name + ' / bound':<36} {median_range(ratios, '{:.2f}x'.format)}   {verdict}".rstrip())
             # The same question in CPU: what the page costs the machine with the bridge, against
             # what Django and React cost alone. Steadier than pages/s on a shared machine.
             cpu_ratios = [
