@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,10 +16,8 @@ from django_js_host.function import Function
 from django_js_host.host import host as default_host
 from django_js_host.streaming import StreamText
 
-from .support.hosts import free_port, js_host_for_test, running_host, write_config
+from .support.hosts import STREAMS_CONFIG, free_port, js_host_for_test, running_host, write_config
 from .support.processes import cpu_seconds, wait_until
-
-STREAMS_CONFIG = Path(__file__).resolve().parent / "js" / "fixtures" / "streams.config.js"
 
 pytestmark = pytest.mark.usefixtures("streams_settings")
 

@@ -1,8 +1,9 @@
 """A real URLconf for the Django tests: one page per template engine; a page that calls one
-function, for the development loop's tests (tests/test_dev_loop.py); and pages that report
-the request ids their calls carried (sync and async views)."""
+function, for the development loop's tests (tests/test_dev_loop.py); pages that report
+the request ids their calls carried (sync and async views); and async pages that stream
+what functions of tests/js/fixtures/streams.config.js make (tests/test_stream_asgi.py)."""
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
 
@@ -27,7 +28,20 @@ async def async_request_ids_page(request):
     return JsonResponse({"ids": [await Function("request_id").acall() for _ in range(2)]})
 
 
+async def streamed_parts_page(request):
+    """The ``part``s, each made ``ms`` ms after the last, streamed as the host makes them."""
+    parts, ms = request.GET.getlist("part"), int(request.GET.get("ms", 0))
+    return StreamingHttpResponse(Function("async_generator").astream(parts=parts, ms=ms))
+
+
+async def stream_until_aborted_page(request):
+    """A first part, then nothing until the call's signal aborts (seen under ``key``)."""
+    return StreamingHttpResponse(Function("generator_until_aborted").astream(key=request.GET["key"]))
+
+
 urlpatterns = [
+    path("streamed-parts/", streamed_parts_page),
+    path("stream-until-aborted/", stream_until_aborted_page),
     path("request-ids/", request_ids_page),
     path("async-request-ids/", async_request_ids_page),
     path("django/", greeting_page, {"engine": "django"}),

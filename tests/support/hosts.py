@@ -13,6 +13,8 @@ from .processes import stop_popen
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 FIXTURE_CONFIG = FIXTURES / "host.config.js"
+# Functions whose output is a stream, of each kind, and functions that watch this.signal.
+STREAMS_CONFIG = FIXTURES.parent / "js" / "fixtures" / "streams.config.js"
 
 # Set in the environment of every process the suite starts (and so of their children), so
 # the suite can find any it failed to stop: see conftest.assert_no_process_left_behind.
