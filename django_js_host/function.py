@@ -239,6 +239,7 @@ class Function:
                 if text:
                     pieces += 1
                     yield text
+                records.raise_failure()  # before reading on: the host cuts the body after it
             records.finish()
             ended = True
         except GeneratorExit:  # its reader stopped early
@@ -284,6 +285,7 @@ class Function:
                 if text:
                     pieces += 1
                     yield text
+                records.raise_failure()
             records.finish()
             ended = True
         except GeneratorExit:

@@ -1,5 +1,6 @@
 """What the body of a streamed answer says: its records (protocol.STREAM_TYPE) read as they
-come, as text, up to the end record; an error record is the function's FunctionError.
+come, as text, up to the end record; an error record is the function's FunctionError,
+raised once the text before it has been passed on.
 
 Function.stream and Function.astream feed it the pieces of the body as the transport reads
 them, in whatever sizes they come: a record, a character or a record's head may be split
@@ -12,7 +13,7 @@ import codecs
 import json
 
 from . import protocol
-from .exceptions import UnexpectedResponse
+from .exceptions import FunctionError, UnexpectedResponse
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see conf.py)
 if TYPE_CHECKING:
@@ -40,16 +41,20 @@ class StreamText:
         self._left = 0  # bytes of that payload still to come
         self._error = bytearray()  # an error record's payload so far
         self._decoder = codecs.getincrementaldecoder("utf-8")()
+        # The function's error, once its record has come whole (raise_failure raises it).
+        self.failure: FunctionError | None = None
 
     def feed(self, data: bytes) -> str:
-        """The text of the data records in ``data`` ("" if none came whole enough to decode).
+        """The text of the data records in ``data`` ("" if none came whole enough to decode),
+        up to an error record: then ``failure`` is set, and ``raise_failure()`` raises it
+        after the text before it, which may have come in the same ``data``, is passed on.
 
-        Raises the function's FunctionError at an error record, and UnexpectedResponse for
-        anything that is not a record, or text that is not UTF-8.
+        Raises UnexpectedResponse for anything that is not a record, or text that is not UTF-8.
         """
+        self.raise_failure()
         texts = []
         position, size = 0, len(data)
-        while position < size:
+        while position < size and self.failure is None:
             if self._kind:
                 take = min(self._left, size - position)
                 payload = data[position : position + take]
@@ -65,10 +70,16 @@ class StreamText:
                 position = self._read_head(data, position)
         return "".join(texts)
 
+    def raise_failure(self) -> None:
+        """Raise the function's FunctionError if its error record has come."""
+        if self.failure is not None:
+            raise self.failure
+
     def finish(self) -> None:
-        """The answer ended (its last byte was fed). Raises UnexpectedResponse if it ended
-        before its end record (a stream is never cut short without an error), or inside a
-        character."""
+        """The answer ended (its last byte was fed). Raises the function's error, or
+        UnexpectedResponse if it ended before its end record (a stream is never cut short
+        without an error), or inside a character."""
+        self.raise_failure()
         if not self.ended:
             raise self._unexpected("ended without its end record: the stream was cut short")
         self._decode(b"", final=True)
@@ -99,12 +110,11 @@ class StreamText:
             self.ended = True
         elif kind == protocol.STREAM_ERROR:
             try:
-                failure = protocol.function_error(self.function_name, json.loads(self._error))
+                self.failure = protocol.function_error(self.function_name, json.loads(self._error))
             except (ValueError, TypeError, KeyError, AttributeError):
                 raise self._unexpected(
                     f"ended with an error record that is not a JS error: {bytes(self._error[:300])!r}"
                 ) from None
-            raise failure
 
     def _decode(self, data: bytes, final: bool = False) -> str:
         try:

@@ -103,6 +103,22 @@ def test_an_error_after_the_first_chunk_raises_function_error_with_the_js_stack_
     assert "the connection closed" not in log.split("fails_mid_stream 500", 1)[1].split("\n2", 1)[0]
 
 
+@pytest.mark.parametrize("consume", ["stream", "astream"])
+def test_a_chunk_that_comes_with_the_error_is_yielded_before_it(consume):
+    received = []
+
+    async def read_async():
+        async for piece in Function("fails_right_after_a_chunk").astream():
+            received.append(piece)
+
+    with pytest.raises(FunctionError, match="RangeError: broke at once"):
+        if consume == "stream":
+            received.extend(Function("fails_right_after_a_chunk").stream())
+        else:
+            asyncio.run(read_async())
+    assert received == ["the only part"]
+
+
 def test_an_error_before_the_first_chunk_raises_as_a_call_does_or_gives_the_fallback():
     with pytest.raises(FunctionError, match="broke before any chunk"):
         list(Function("fails_before_any_chunk").stream())
@@ -284,8 +300,21 @@ def test_a_stream_in_records_that_are_not_records_is_an_unexpected_response():
         StreamText("render", "unix:/x").feed(b"e2:{}")
     error = {"name": "E", "message": "m", "stack": "s", "function": "render"}
     record = b"e%d:%s" % (len(json.dumps(error)), json.dumps(error).encode())
+    failing = StreamText("render", "unix:/x")
+    assert failing.feed(record) == ""
     with pytest.raises(FunctionError, match="E: m"):
-        StreamText("render", "unix:/x").feed(record)
+        failing.raise_failure()
+
+
+def test_text_that_comes_with_the_error_record_is_passed_on_before_the_error():
+    error = {"name": "RangeError", "message": "broke", "stack": "s", "function": "render"}
+    record = b"e%d:%s" % (len(json.dumps(error)), json.dumps(error).encode())
+    text = StreamText("render", "unix:/x")
+    assert text.feed(b"d5:first" + record + b"d4:lost") == "first"
+    with pytest.raises(FunctionError, match="RangeError: broke"):
+        text.raise_failure()
+    with pytest.raises(FunctionError):
+        text.finish()
 
 
 # Following a streamed call: Python's DEBUG line (call_log.py), written as the stream ends.
