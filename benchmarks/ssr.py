@@ -20,6 +20,9 @@ every answer checked by wrk: status 200 and the page's length, benchmarks/ssr/ch
                 the same HTML answered), but the host spends the render's CPU time in a
                 loop that touches no memory: what (c) would cost if React's render did not
                 share the cores' caches with Django
+(b') and (c')   with --against DIR: (b) and (c) again, served by the django_js_host of
+                another checkout (a git worktree of an older commit, say) and its host, in
+                the same run: a change measured side by side with what it changes
 
 If the bridge cost nothing, Django and React costs would add up: the page could reach
 1 / (1/floor + 1/bare Node) pages/s, the bound; the table gives host / bound per round
@@ -59,6 +62,10 @@ TARGET = 0.9
 START_TIMEOUT = 30.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ROOT = re.compile(r'<main id="root">(.*)</main>', re.S)
+# The suffix of --against's pages and parties.
+AGAINST = "_against"
+# The host's CLI in a checkout.
+HOST_BIN = Path(PACKAGED_BIN).relative_to(REPO)
 
 
 def catalog_items(count=ITEMS, seed=15):
@@ -198,41 +205,53 @@ def report(results, connections_list, args, sizes):
         "floor": "(b) Django floor, static HTML",
         "host": "(c) Django + host",
         "cpu_only": "(d) (c), the render a busy loop",
+        "floor" + AGAINST: "(b') (b), --against",
+        "host" + AGAINST: "(c') (c), --against",
     }
     keys = list(results[connections_list[0]][0])
-    host_keys = [key for key in ("host", "cpu_only") if key in keys]
-    parties = ["django", "host", "node", "wrk"]
+    # Each site's host pages; --against's gunicorn and host show in the django and host
+    # columns of its rows.
+    sites = [("", ["host", "cpu_only"])] + ([(AGAINST, ["host" + AGAINST])] if "floor" + AGAINST in keys else [])
+    columns = ["django", "host", "node", "wrk"]
     lines = []
     for connections in connections_list:
         rounds = results[connections]
         lines.append(f"\nconcurrency {connections}      pages/s (min - max)             p50 ms  p99 ms   CPU ms/page: "
-                     + " ".join(f"{party:>6}" for party in parties))  # fmt: skip
-        for key in ("node", "floor", *host_keys):
+                     + " ".join(f"{column:>6}" for column in columns))  # fmt: skip
+        for key in [key for key in labels if key in keys]:
+            suffix = AGAINST if key.endswith(AGAINST) else ""
             runs = [run[key] for run in rounds]
             rates = [run["rate"] for run in runs]
-            cpu = {party: statistics.median(run["cpu"].get(party, 0) for run in runs) for party in parties}
+            parties = [column + suffix if column in ("django", "host") else column for column in columns]
+            cpu = [statistics.median(run["cpu"].get(party, 0) for run in runs) for party in parties]
             p50, p99 = (statistics.median(run[latency] for run in runs) for latency in ("p50", "p99"))
             lines.append(
                 f"  {labels[key]:<36} {median_range(rates, '{:,.0f}'.format):<28}{p50:7.2f} {p99:7.2f}"
-                "               " + " ".join(f"{cpu[party]:6.3f}" for party in parties)
+                "               " + " ".join(f"{value:6.3f}" for value in cpu)
             )
-        bounds = [1 / (1 / run["floor"]["rate"] + 1 / run["node"]["rate"]) for run in rounds]
-        lines.append(f"  {'bound 1/(1/floor + 1/bare Node)':<36} {median_range(bounds, '{:,.0f}'.format)}")
-        for key in host_keys:
-            name = "host" if key == "host" else "(d)"
-            ratios = [run[key]["rate"] / bound for run, bound in zip(rounds, bounds, strict=True)]
-            ratio = statistics.median(ratios)
-            verdict = f"target >= {TARGET}x: {'PASS' if ratio >= TARGET else 'MISS'}" if key == "host" else ""
-            lines.append(f"  {name + ' / bound':<36} {median_range(ratios, '{:.2f}x'.format)}   {verdict}".rstrip())
-            # The same question in CPU: what the page costs the machine with the bridge, against
-            # what Django and React cost alone. Steadier than pages/s on a shared machine.
-            cpu_ratios = [
-                (run["floor"]["cpu"]["django"] + run["node"]["cpu"]["node"])
-                / (run[key]["cpu"]["django"] + run[key]["cpu"]["host"])
-                for run in rounds
-            ]
-            label = f"CPU: (floor + bare Node) / {name} page"
-            lines.append(f"  {label:<36} {median_range(cpu_ratios, '{:.2f}x'.format)}")
+        for suffix, host_keys in sites:
+            floor, django, host = "floor" + suffix, "django" + suffix, "host" + suffix
+            mark = "'" if suffix else ""
+            bounds = [1 / (1 / run[floor]["rate"] + 1 / run["node"]["rate"]) for run in rounds]
+            label = f"bound{mark} 1/(1/floor{mark} + 1/bare Node)"
+            lines.append(f"  {label:<36} {median_range(bounds, '{:,.0f}'.format)}")
+            for key in [key for key in host_keys if key in keys]:
+                name = "(d)" if key == "cpu_only" else "host" + mark
+                ratios = [run[key]["rate"] / bound for run, bound in zip(rounds, bounds, strict=True)]
+                ratio = statistics.median(ratios)
+                verdict = f"target >= {TARGET}x: {'PASS' if ratio >= TARGET else 'MISS'}" if key == "host" else ""
+                label = f"{name} / bound{mark}"
+                lines.append(f"  {label:<36} {median_range(ratios, '{:.2f}x'.format)}   {verdict}".rstrip())
+                # The same question in CPU: what the page costs the machine with the bridge,
+                # against what Django and React cost alone. Steadier than pages/s on a shared machine.
+                cpu_ratios = [
+                    (run[floor]["cpu"][django] + run["node"]["cpu"]["node"])
+                    / (run[key]["cpu"][django] + run[key]["cpu"][host])
+                    for run in rounds
+                ]
+                # The primed label drops two spaces to fit its column.
+                label = f"CPU: (floor'+bare Node) / {name} page" if mark else f"CPU: (floor + bare Node) / {name} page"
+                lines.append(f"  {label:<36} {median_range(cpu_ratios, '{:.2f}x'.format)}")
     header = (
         f"SSR: a catalog of {ITEMS} products ({sizes['html'] / 1024:.0f} KB of HTML from "
         f"{sizes['props'] / 1024:.0f} KB of props; pages of {sizes['page'] / 1024:.0f} KB), "
@@ -249,6 +268,8 @@ def report(results, connections_list, args, sizes):
         "Medians over rounds (min - max); host / bound is paired per round. CPU ms/page: what each party "
         "used per page (django: gunicorn's processes; host: the host; node: the bare Node server; wrk)."
     )
+    if args.against:
+        header += f"\n(b') and (c'): the django_js_host of {args.against} and its host, with the same page"
     return header + "\n" + "\n".join(lines)
 
 
@@ -282,15 +303,63 @@ def parse_args(argv=None):
     parser.add_argument(
         "--decompose", action="store_true", help="add (d): the host page with the render a busy loop of its CPU time"
     )
+    parser.add_argument(
+        "--against", type=Path, help="another checkout whose django_js_host and host serve (b') and (c') in this run"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.seconds = 1, 3.0
     return args
 
 
+def start_site(stack, args, directory, checkout, suffix, files):
+    """Start a host and gunicorn serving the site's pages with ``checkout``'s django_js_host
+    (its Python package and its host), on ``stack``; returns ({party: Started}, {key: url}),
+    the keys ending in ``suffix``. ``files``: the run's data, static HTML and NODE_ENV."""
+    node_env = {**os.environ, "NODE_ENV": args.node_env}
+    # The host, on a socket (or a port) of this run, with this checkout's functions.
+    listen = f"port: {free_port()}" if args.tcp else f"socket: {json.dumps(str(directory / f'host{suffix}.sock'))}"
+    host_config = directory / f"host{suffix}.config.js"
+    host_config.write_text(f"module.exports = {{...require({json.dumps(str(SSR / 'host.config.js'))}), {listen}}};\n")
+    host_command = ["node", str(checkout / HOST_BIN), str(host_config), "--json"]
+    if args.host_workers:
+        host_command += ["--workers", str(args.host_workers)]
+    host = stack.enter_context(started("host" + suffix, host_command, directory, env=node_env, cwd=REPO))
+    status = json.loads(host.first_line())
+    assert status["nodeEnv"] == args.node_env, status
+
+    django_port = free_port()
+    django_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "ssr_site.settings",
+        "PYTHONPATH": os.pathsep.join([str(SSR), str(checkout)]),
+        "SSR_SOURCE_ROOT": str(REPO),
+        "SSR_HOST_CONFIG": str(host_config),
+        "SSR_DATA": str(files["data"]),
+        "SSR_STATIC_HTML": str(files["static_html"]),
+    }
+    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class",
+                args.worker_class, "--bind", f"127.0.0.1:{django_port}", "ssr_site.wsgi:application"]  # fmt: skip
+    if args.worker_class == "gthread":
+        gunicorn += ["--threads", str(args.threads)]
+    django = stack.enter_context(started("django" + suffix, gunicorn, directory, env=django_env))
+    urls = {
+        "floor" + suffix: f"http://127.0.0.1:{django_port}/floor/",
+        "host" + suffix: f"http://127.0.0.1:{django_port}/host/",
+    }
+    if args.decompose and not suffix:
+        urls["cpu_only"] = f"http://127.0.0.1:{django_port}/host-cpu-only/"
+    floor = urls["floor" + suffix]
+    if not wait_until(lambda: answers(floor) or django.process.poll() is not None, START_TIMEOUT):
+        raise RuntimeError(f"gunicorn did not answer:\n{django.output.read_text()}")
+    # Every worker connects as it starts; give them all time to.
+    wait_until(lambda: len(django.pids()) == args.workers + 1, START_TIMEOUT)
+    return {"django" + suffix: django, "host" + suffix: host}, urls
+
+
 @contextmanager
 def contestants(args, directory):
-    """Start the three contestants in ``directory``; yields {key: (url, page length)}, the
+    """Start the contestants in ``directory``; yields {key: (url, page length)}, the
     processes by party, and the page's sizes. Stops them all on exit."""
     with ExitStack() as stack:
         node_env = {**os.environ, "NODE_ENV": args.node_env}
@@ -312,19 +381,7 @@ def contestants(args, directory):
             env=node_env, capture_output=True, text=True, check=True, cwd=REPO,
         )  # fmt: skip
         static_html.write_text(rendered.stdout)
-
-        # The host, on a socket (or a port) of this run.
-        listen = f"port: {free_port()}" if args.tcp else f"socket: {json.dumps(str(directory / 'host.sock'))}"
-        host_config = directory / "host.config.js"
-        host_config.write_text(
-            f"module.exports = {{...require({json.dumps(str(SSR / 'host.config.js'))}), {listen}}};\n"
-        )
-        host_command = ["node", str(PACKAGED_BIN), str(host_config), "--json"]
-        if args.host_workers:
-            host_command += ["--workers", str(args.host_workers)]
-        host = stack.enter_context(started("host", host_command, directory, env=node_env, cwd=REPO))
-        status = json.loads(host.first_line())
-        assert status["nodeEnv"] == args.node_env, status
+        files = {"data": data, "static_html": static_html}
 
         node_port = free_port()
         node_command = ["node", str(SSR / "node_server.js"), "--port", str(node_port), "--data", str(data),
@@ -332,35 +389,13 @@ def contestants(args, directory):
         node = stack.enter_context(started("node", node_command, directory, env=node_env, cwd=REPO))
         if node.first_line() != f"listening, NODE_ENV={args.node_env}":
             raise RuntimeError(f"bare Node: {node.output.read_text()}")
+        parties, urls = {"node": node}, {"node": f"http://127.0.0.1:{node_port}/"}
+        for checkout, suffix in [(REPO, ""), *([(args.against.resolve(), AGAINST)] if args.against else [])]:
+            site_parties, site_urls = start_site(stack, args, directory, checkout, suffix, files)
+            parties.update(site_parties)
+            urls.update(site_urls)
 
-        django_port = free_port()
-        django_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "ssr_site.settings",
-            "PYTHONPATH": os.pathsep.join([str(SSR), str(REPO)]),
-            "SSR_SOURCE_ROOT": str(REPO),
-            "SSR_HOST_CONFIG": str(host_config),
-            "SSR_DATA": str(data),
-            "SSR_STATIC_HTML": str(static_html),
-        }
-        gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class",
-                    args.worker_class, "--bind", f"127.0.0.1:{django_port}", "ssr_site.wsgi:application"]  # fmt: skip
-        if args.worker_class == "gthread":
-            gunicorn += ["--threads", str(args.threads)]
-        django = stack.enter_context(started("django", gunicorn, directory, env=django_env))
-        urls = {
-            "node": f"http://127.0.0.1:{node_port}/",
-            "floor": f"http://127.0.0.1:{django_port}/floor/",
-            "host": f"http://127.0.0.1:{django_port}/host/",
-        }
-        if args.decompose:
-            urls["cpu_only"] = f"http://127.0.0.1:{django_port}/host-cpu-only/"
-        if not wait_until(lambda: answers(urls["floor"]) or django.process.poll() is not None, START_TIMEOUT):
-            raise RuntimeError(f"gunicorn did not answer:\n{django.output.read_text()}")
-        # Every worker connects as it starts; give them all time to.
-        wait_until(lambda: len(django.pids()) == args.workers + 1, START_TIMEOUT)
-
-        # The same component markup on all three pages, and the lengths wrk checks.
+        # The same component markup on every page, and the lengths wrk checks.
         pages = {}
         expected = static_html.read_text()
         for key, url in urls.items():
@@ -369,7 +404,7 @@ def contestants(args, directory):
             assert ROOT.search(body.decode()).group(1) == expected, f"the {key} page's catalog differs"
             pages[key] = (url, len(body))
         sizes = {"html": len(expected.encode()), "props": len(json.dumps(props)), "page": pages["host"][1]}
-        yield pages, {"django": django, "host": host, "node": node}, sizes
+        yield pages, parties, sizes
 
 
 def main(argv=None):
@@ -380,6 +415,10 @@ def main(argv=None):
         sys.exit("benchmarks/ssr.py needs React: run `npm ci` at the top of the repository")
     connections_list = [int(value) for value in args.concurrency.split(",")]
     keys = ["node", "floor", "host", *(["cpu_only"] if args.decompose else [])]
+    if args.against:
+        if not (args.against / HOST_BIN).is_file():
+            sys.exit(f"--against {args.against}: no django_js_host checkout there")
+        keys += ["floor" + AGAINST, "host" + AGAINST]
 
     with tempfile.TemporaryDirectory(prefix="ssr-", dir="/tmp") as temp:
         with contestants(args, Path(temp)) as (pages, parties, sizes):
