@@ -315,9 +315,9 @@ def parse_args(argv=None):
 def start_site(stack, args, directory, checkout, suffix, files):
     """Start a host and gunicorn serving the site's pages with ``checkout``'s django_js_host
     (its Python package and its host), on ``stack``; returns ({party: Started}, {key: url}),
-    the keys ending in ``suffix``. ``files``: the run's data, static HTML and NODE_ENV."""
+    the keys ending in ``suffix``. ``files``: the run's data and static HTML."""
     node_env = {**os.environ, "NODE_ENV": args.node_env}
-    # The host, on a socket (or a port) of this run, with this checkout's functions.
+    # The host, on a socket (or a port) of this run, with the page's functions (ssr/).
     listen = f"port: {free_port()}" if args.tcp else f"socket: {json.dumps(str(directory / f'host{suffix}.sock'))}"
     host_config = directory / f"host{suffix}.config.js"
     host_config.write_text(f"module.exports = {{...require({json.dumps(str(SSR / 'host.config.js'))}), {listen}}};\n")
