@@ -13,8 +13,8 @@ from django.test import AsyncClient, Client
 from django_js_host import Function, FunctionError, call_log
 
 from .support.django_site import SITE_CONFIG
-from .support.hosts import free_port, js_host_for_test, running_host, write_config
-from .support.processes import wait_until
+from .support.hosts import js_host_for_test
+from .support.logs import debug_log, host_logged, running_logged_host  # noqa: F401 (debug_log: a fixture)
 
 GENERATED = re.compile(r"[0-9a-f]{16}")
 
@@ -22,11 +22,7 @@ GENERATED = re.compile(r"[0-9a-f]{16}")
 @pytest.fixture(scope="module")
 def logged_host(tmp_path_factory):
     """A host of the site's functions that also writes its log to ``logged_host.logfile``."""
-    directory = tmp_path_factory.mktemp("logged")
-    logfile = directory / "host.log"
-    config = write_config(directory, free_port(), functions_from=SITE_CONFIG)
-    with running_host(config, "--logfile", str(logfile)) as host_process:
-        host_process.logfile = logfile
+    with running_logged_host(tmp_path_factory.mktemp("logged"), SITE_CONFIG) as host_process:
         yield host_process
 
 
@@ -36,18 +32,6 @@ def logged_site(settings, logged_host):
     settings.JS_HOST = js_host_for_test(logged_host.config_file)
     settings.MIDDLEWARE = ["django_js_host.middleware.RequestIdMiddleware"]
     return logged_host
-
-
-@pytest.fixture
-def debug_log(caplog):
-    """The django_js_host logger's records, with DEBUG switched on for it."""
-    caplog.set_level(logging.DEBUG, logger="django_js_host")
-    return lambda: [record for record in caplog.records if record.name == "django_js_host"]
-
-
-def host_logged(host_process, pattern):
-    """True once the host's logfile has a line matching ``pattern`` (its lines go out in batches)."""
-    return wait_until(lambda: re.search(pattern, host_process.logfile.read_text(), re.MULTILINE) is not None)
 
 
 def test_a_call_carries_one_id_to_the_function_the_hosts_log_and_pythons(logged_site, debug_log):

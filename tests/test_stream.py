@@ -3,7 +3,6 @@ tests/js/fixtures/streams.config.js (what each of its functions does is written 
 
 import asyncio
 import json
-import logging
 import os
 import re
 import signal
@@ -17,6 +16,7 @@ from django_js_host.host import host as default_host
 from django_js_host.streaming import StreamText
 
 from .support.hosts import STREAMS_CONFIG, free_port, js_host_for_test, running_host, write_config
+from .support.logs import debug_log, host_logged, running_logged_host  # noqa: F401 (debug_log: a fixture)
 from .support.processes import cpu_seconds, wait_until
 
 pytestmark = pytest.mark.usefixtures("streams_settings")
@@ -24,11 +24,7 @@ pytestmark = pytest.mark.usefixtures("streams_settings")
 
 @pytest.fixture(scope="module")
 def streams_host(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("streams")
-    config = write_config(directory, free_port(), functions_from=STREAMS_CONFIG)
-    logfile = directory / "host.log"
-    with running_host(config, "--logfile", str(logfile)) as host_process:
-        host_process.logfile = logfile
+    with running_logged_host(tmp_path_factory.mktemp("streams"), STREAMS_CONFIG) as host_process:
         yield host_process
 
 
@@ -320,12 +316,6 @@ def test_text_that_comes_with_the_error_record_is_passed_on_before_the_error():
 # Following a streamed call: Python's DEBUG line (call_log.py), written as the stream ends.
 
 
-@pytest.fixture
-def debug_log(caplog):
-    caplog.set_level(logging.DEBUG, logger="django_js_host")
-    return lambda: [record for record in caplog.records if record.name == "django_js_host"]
-
-
 def test_a_stream_is_logged_as_it_ends_with_its_pieces_and_the_hosts_id(streams_host, debug_log):
     assert "".join(Function("async_generator").stream(parts=["one", "two"], ms=50)) == "onetwo"
     [record] = debug_log()
@@ -335,7 +325,7 @@ def test_a_stream_is_logged_as_it_ends_with_its_pieces_and_the_hosts_id(streams_
     assert record.duration_ms >= 50
     # The host's line for the same call carries the same id.
     host_line = rf"Z async_generator 200 \d+\.\d\dms id={record.request_id} stream of \d+ chunks$"
-    assert wait_until(lambda: re.search(host_line, streams_host.logfile.read_text(), re.MULTILINE) is not None)
+    assert host_logged(streams_host, host_line)
 
 
 def test_a_stream_cut_by_its_error_closed_early_or_answered_whole_is_logged_so(debug_log):
