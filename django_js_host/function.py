@@ -230,14 +230,11 @@ class Function:
                 yield text
             return
         records = streaming.StreamText(self.name, answer.url)
-        pieces = size = 0
         ended, failure = False, None
         try:
             for piece in answer.pieces():
-                size += len(piece)
                 text = records.feed(piece)
                 if text:
-                    pieces += 1
                     yield text
                 records.raise_failure()  # before reading on: the host cuts the body after it
             records.finish()
@@ -250,7 +247,7 @@ class Function:
         finally:
             answer.close()
             if watched:
-                watched.streamed(pieces, size, failure, closed=not ended and failure is None)
+                watched.streamed(records.pieces, records.size, failure, closed=not ended and failure is None)
 
     async def _astream(
         self, path: str, body: bytes, timeout: float, enabled: bool, request_id: str
@@ -276,14 +273,11 @@ class Function:
                 yield text
             return
         records = streaming.StreamText(self.name, answer.url)
-        pieces = size = 0
         ended, failure = False, None
         try:
             async for piece in answer.apieces():
-                size += len(piece)
                 text = records.feed(piece)
                 if text:
-                    pieces += 1
                     yield text
                 records.raise_failure()
             records.finish()
@@ -296,7 +290,7 @@ class Function:
         finally:
             answer.close()
             if watched:
-                watched.streamed(pieces, size, failure, closed=not ended and failure is None)
+                watched.streamed(records.pieces, records.size, failure, closed=not ended and failure is None)
 
     def _whole_text(self, response: Response) -> str:
         """The text of a whole answer to a stream call: what ``call`` returns, as text."""

@@ -43,6 +43,8 @@ class StreamText:
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         # The function's error, once its record has come whole (raise_failure raises it).
         self.failure: FunctionError | None = None
+        # For the call's log line: the bytes fed, and the pieces of text they gave.
+        self.size = self.pieces = 0
 
     def feed(self, data: bytes) -> str:
         """The text of the data records in ``data`` ("" if none came whole enough to decode),
@@ -52,6 +54,7 @@ class StreamText:
         Raises UnexpectedResponse for anything that is not a record, or text that is not UTF-8.
         """
         self.raise_failure()
+        self.size += len(data)
         texts = []
         position, size = 0, len(data)
         while position < size and self.failure is None:
@@ -68,7 +71,10 @@ class StreamText:
                     self._payload_read()
             else:
                 position = self._read_head(data, position)
-        return "".join(texts)
+        text = "".join(texts)
+        if text:
+            self.pieces += 1
+        return text
 
     def raise_failure(self) -> None:
         """Raise the function's FunctionError if its error record has come."""
