@@ -20,6 +20,10 @@ every answer checked by wrk: status 200 and the page's length, benchmarks/ssr/ch
                 the same HTML answered), but the host spends the render's CPU time in a
                 loop that touches no memory: what (c) would cost if React's render did not
                 share the cores' caches with Django
+(e) mini-racer  with --peers: the same Django page, the component rendered in each gunicorn
+                worker by mini-racer (V8 inside Python, our best peer for large arguments,
+                benchmarks/requirements.txt), from a bundle esbuild makes of catalog.js: a
+                bridge with no transport and no second process
 (b') and (c')   with --against DIR: (b) and (c) again, served by the django_js_host of
                 another checkout (a git worktree of an older commit, say) and its host, in
                 the same run: a change measured side by side with what it changes
@@ -32,6 +36,7 @@ time goes. Every process started here is stopped by PID, and checked by PID.
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -205,13 +210,16 @@ def report(results, connections_list, args, sizes):
         "floor": "(b) Django floor, static HTML",
         "host": "(c) Django + host",
         "cpu_only": "(d) (c), the render a busy loop",
+        "mini_racer": "(e) Django + mini-racer, in-process",
         "floor" + AGAINST: "(b') (b), --against",
         "host" + AGAINST: "(c') (c), --against",
     }
     keys = list(results[connections_list[0]][0])
     # Each site's host pages; --against's gunicorn and host show in the django and host
     # columns of its rows.
-    sites = [("", ["host", "cpu_only"])] + ([(AGAINST, ["host" + AGAINST])] if "floor" + AGAINST in keys else [])
+    sites = [("", ["host", "cpu_only", "mini_racer"])]
+    if "floor" + AGAINST in keys:
+        sites.append((AGAINST, ["host" + AGAINST]))
     columns = ["django", "host", "node", "wrk"]
     lines = []
     for connections in connections_list:
@@ -236,7 +244,7 @@ def report(results, connections_list, args, sizes):
             label = f"bound{mark} 1/(1/floor{mark} + 1/bare Node)"
             lines.append(f"  {label:<36} {median_range(bounds, '{:,.0f}'.format)}")
             for key in [key for key in host_keys if key in keys]:
-                name = "(d)" if key == "cpu_only" else "host" + mark
+                name = {"cpu_only": "(d)", "mini_racer": "(e)"}.get(key, "host" + mark)
                 ratios = [run[key]["rate"] / bound for run, bound in zip(rounds, bounds, strict=True)]
                 ratio = statistics.median(ratios)
                 verdict = f"target >= {TARGET}x: {'PASS' if ratio >= TARGET else 'MISS'}" if key == "host" else ""
@@ -304,6 +312,9 @@ def parse_args(argv=None):
         "--decompose", action="store_true", help="add (d): the host page with the render a busy loop of its CPU time"
     )
     parser.add_argument(
+        "--peers", action="store_true", help="add (e): the page rendered in each gunicorn worker by mini-racer"
+    )
+    parser.add_argument(
         "--against", type=Path, help="another checkout whose django_js_host and host serve (b') and (c') in this run"
     )
     args = parser.parse_args(argv)
@@ -332,14 +343,17 @@ def start_site(stack, args, directory, checkout, suffix, files):
     django_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "ssr_site.settings",
-        "PYTHONPATH": os.pathsep.join([str(SSR), str(checkout)]),
+        # Any PYTHONPATH set stays after them: where the peers may be installed.
+        "PYTHONPATH": os.pathsep.join([str(SSR), str(checkout), *filter(None, [os.environ.get("PYTHONPATH")])]),
         "SSR_SOURCE_ROOT": str(REPO),
         "SSR_HOST_CONFIG": str(host_config),
         "SSR_DATA": str(files["data"]),
         "SSR_STATIC_HTML": str(files["static_html"]),
+        "SSR_MINI_RACER_BUNDLE": str(files.get("mini_racer_bundle", "")),
     }
-    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class",
-                args.worker_class, "--bind", f"127.0.0.1:{django_port}", "ssr_site.wsgi:application"]  # fmt: skip
+    gunicorn = [sys.executable, "-m", "gunicorn", "--config", "python:ssr_site.gunicorn", "--workers",
+                str(args.workers), "--worker-class", args.worker_class, "--bind", f"127.0.0.1:{django_port}",
+                "ssr_site.wsgi:application"]  # fmt: skip
     if args.worker_class == "gthread":
         gunicorn += ["--threads", str(args.threads)]
     django = stack.enter_context(started("django" + suffix, gunicorn, directory, env=django_env))
@@ -349,12 +363,31 @@ def start_site(stack, args, directory, checkout, suffix, files):
     }
     if args.decompose and not suffix:
         urls["cpu_only"] = f"http://127.0.0.1:{django_port}/host-cpu-only/"
+    if args.peers and not suffix:
+        urls["mini_racer"] = f"http://127.0.0.1:{django_port}/mini-racer/"
     floor = urls["floor" + suffix]
     if not wait_until(lambda: answers(floor) or django.process.poll() is not None, START_TIMEOUT):
         raise RuntimeError(f"gunicorn did not answer:\n{django.output.read_text()}")
     # Every worker connects as it starts; give them all time to.
     wait_until(lambda: len(django.pids()) == args.workers + 1, START_TIMEOUT)
     return {"django" + suffix: django, "host" + suffix: host}, urls
+
+
+def mini_racer_bundle(directory, node_env):
+    """catalog.js and React in one script for mini-racer, which has no require(): a global
+    `catalog`, React built for NODE_ENV ``node_env``. React's server build uses
+    MessageChannel and TextEncoder as it loads, which V8 alone lacks; its renderToString
+    never posts a message nor encodes, so stand-ins do."""
+    bundle = directory / "catalog.bundle.js"
+    subprocess.run(
+        [str(REPO / "node_modules" / ".bin" / "esbuild"), str(SSR / "catalog.js"), "--bundle", "--format=iife",
+         "--global-name=catalog", "--define:process.env.NODE_ENV=" + json.dumps(node_env), "--minify",
+         "--banner:js=globalThis.MessageChannel = class { port1 = {}; port2 = {postMessage() {}} };"
+         " globalThis.TextEncoder = class { encode(text) { return text; } };",
+         f"--outfile={bundle}", "--log-level=warning"],
+        check=True, cwd=REPO,
+    )  # fmt: skip
+    return bundle
 
 
 @contextmanager
@@ -382,6 +415,8 @@ def contestants(args, directory):
         )  # fmt: skip
         static_html.write_text(rendered.stdout)
         files = {"data": data, "static_html": static_html}
+        if args.peers:
+            files["mini_racer_bundle"] = mini_racer_bundle(directory, args.node_env)
 
         node_port = free_port()
         node_command = ["node", str(SSR / "node_server.js"), "--port", str(node_port), "--data", str(data),
@@ -414,7 +449,9 @@ def main(argv=None):
     if not (REPO / "node_modules" / "react-dom").is_dir():
         sys.exit("benchmarks/ssr.py needs React: run `npm ci` at the top of the repository")
     connections_list = [int(value) for value in args.concurrency.split(",")]
-    keys = ["node", "floor", "host", *(["cpu_only"] if args.decompose else [])]
+    keys = ["node", "floor", "host", *(["cpu_only"] if args.decompose else []), *(["mini_racer"] if args.peers else [])]
+    if args.peers and importlib.util.find_spec("py_mini_racer") is None:
+        sys.exit("--peers needs mini-racer: pip install -r benchmarks/requirements.txt (see benchmarks/README.md)")
     if args.against:
         if not (args.against / HOST_BIN).is_file():
             sys.exit(f"--against {args.against}: no django_js_host checkout there")
