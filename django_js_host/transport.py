@@ -89,13 +89,17 @@ def unix_url(socket_path: str) -> str:
 
 class _Endpoint:
     """One base URL (``http(s)://host:port/prefix`` or ``unix:/path``), and the errors both
-    transports raise about it. ``extra_headers`` go with every request (a host's token)."""
+    transports raise about it, which call it ``peer``. ``extra_headers`` go with every
+    request (a host's token)."""
 
     base_url: str
     socket_path: str | None
     _address: tuple[str, int] | None
 
-    def __init__(self, base_url: str, extra_headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, base_url: str, extra_headers: Mapping[str, str] | None = None, *, peer: str = "The JS host"
+    ) -> None:
+        self.peer = peer
         if base_url.startswith(UNIX_PREFIX):
             self.base_url = base_url
             self.socket_path = socket_path = base_url[len(UNIX_PREFIX) :]
@@ -147,14 +151,14 @@ class _Endpoint:
         """``begun``: part of the answer had come (a streamed one)."""
         when = "before the end of its answer to" if begun else "before answering"
         return ConnectionError(
-            f"The JS host at {self.base_url} closed the connection {when} "
+            f"{self.peer} at {self.base_url} closed the connection {when} "
             f"{method} {path} ({error.__class__.__name__}: {error}). "
             "Did it crash or stop? Its output or logfile says why."
         )
 
     def _not_http(self, method: str, path: str, error: _NotHTTP) -> UnexpectedResponse:
         return UnexpectedResponse(
-            f"The JS host at {self.base_url} answered {method} {path} with something that is not "
+            f"{self.peer} at {self.base_url} answered {method} {path} with something that is not "
             f"HTTP/1.x ({error}). Is another program listening there?"
         )
 
@@ -186,8 +190,10 @@ class _Endpoint:
 class Transport(_Endpoint):
     """Keep-alive HTTP/1.1 requests to one base URL (a host, a manager, or a proxy)."""
 
-    def __init__(self, base_url: str, extra_headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(base_url, extra_headers)
+    def __init__(
+        self, base_url: str, extra_headers: Mapping[str, str] | None = None, *, peer: str = "The JS host"
+    ) -> None:
+        super().__init__(base_url, extra_headers, peer=peer)
         self._local = threading.local()
 
     def request(
@@ -342,8 +348,10 @@ class AsyncTransport(_Endpoint):
     loop that opened them.
     """
 
-    def __init__(self, base_url: str, extra_headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(base_url, extra_headers)
+    def __init__(
+        self, base_url: str, extra_headers: Mapping[str, str] | None = None, *, peer: str = "The JS host"
+    ) -> None:
+        super().__init__(base_url, extra_headers, peer=peer)
         # event loop -> ([(reader, writer, answer, answered at)], the generator that closes them)
         self._idle: dict[asyncio.AbstractEventLoop, tuple[list[IdleStreams], AsyncGenerator[None, None]]] = {}
 

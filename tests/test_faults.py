@@ -482,6 +482,14 @@ def test_a_manager_socket_held_by_a_program_that_hangs_up_is_a_process_error(man
     assert took < 2 + PROMPTLY  # the socket was taken: a manager there would have answered at once
 
 
+def test_a_manager_connection_lost_is_named_as_the_managers(runtime_dir):
+    manager = JSHostManager(runtime_dir=runtime_dir)
+    with listener("close", manager.socket_path) as path:
+        with pytest.raises(ConnectionError) as caught:
+            manager.get_status()
+    assert str(caught.value).startswith(f"The JS host manager at unix:{path} closed the connection before answering")
+
+
 def test_a_manager_socket_held_by_a_silent_program_is_a_prompt_error_naming_it(faults_project, runtime_dir):
     socket_path = JSHostManager(runtime_dir=runtime_dir).socket_path
     with listener("silent", socket_path):

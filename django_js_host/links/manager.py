@@ -223,7 +223,7 @@ class JSHostManager:
             self.get_status()
         transport = self._transport
         if transport is None or transport.base_url != url:
-            transport = self._transport = Transport(url)
+            transport = self._transport = Transport(url, peer="The JS host manager")
         body = None if payload is None else json.dumps(payload).encode()
         timeout = CONTROL_TIMEOUT if path in HOST_STARTING_PATHS else QUICK_TIMEOUT
         try:
