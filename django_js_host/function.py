@@ -230,7 +230,7 @@ class Function:
                 yield text
             return
         records = streaming.StreamText(self.name, answer.url)
-        ended, failure = False, None
+        closed, failure = False, None
         try:
             for piece in answer.pieces():
                 text = records.feed(piece)
@@ -238,8 +238,8 @@ class Function:
                     yield text
                 records.raise_failure()  # before reading on: the host cuts the body after it
             records.finish()
-            ended = True
         except GeneratorExit:  # its reader stopped early
+            closed = True
             raise
         except BaseException as error:
             failure = error
@@ -247,7 +247,7 @@ class Function:
         finally:
             answer.close()
             if watched:
-                watched.streamed(records.pieces, records.size, failure, closed=not ended and failure is None)
+                watched.streamed(records.pieces, records.size, failure, closed)
 
     async def _astream(
         self, path: str, body: bytes, timeout: float, enabled: bool, request_id: str
@@ -273,7 +273,7 @@ class Function:
                 yield text
             return
         records = streaming.StreamText(self.name, answer.url)
-        ended, failure = False, None
+        closed, failure = False, None
         try:
             async for piece in answer.apieces():
                 text = records.feed(piece)
@@ -281,8 +281,8 @@ class Function:
                     yield text
                 records.raise_failure()
             records.finish()
-            ended = True
         except GeneratorExit:
+            closed = True
             raise
         except BaseException as error:
             failure = error
@@ -290,7 +290,7 @@ class Function:
         finally:
             answer.close()
             if watched:
-                watched.streamed(records.pieces, records.size, failure, closed=not ended and failure is None)
+                watched.streamed(records.pieces, records.size, failure, closed)
 
     def _whole_text(self, response: Response) -> str:
         """The text of a whole answer to a stream call: what ``call`` returns, as text."""
