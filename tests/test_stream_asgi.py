@@ -5,8 +5,6 @@ makes them, and one that goes away cancels the function's stream in the host."""
 
 import http.client
 import socket
-import subprocess
-import sys
 import time
 from types import SimpleNamespace
 
@@ -15,7 +13,7 @@ import pytest
 
 from django_js_host.function import Function
 
-from .support.django_site import django_environ, stop_process_tree
+from .support.django_site import start_python, stop_process_tree
 from .support.hosts import STREAMS_CONFIG, free_port, js_host_for_test, running_host, write_config
 from .support.processes import wait_until
 
@@ -39,10 +37,12 @@ def asgi_site(tmp_path_factory):
     config = write_config(directory, free_port(), functions_from=STREAMS_CONFIG)
     with running_host(config) as host_process:
         port = free_port()
-        command = [sys.executable, "-m", "uvicorn", "--factory", "django.core.asgi:get_asgi_application",
-                   "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]  # fmt: skip
-        env = django_environ(directory, js_host_for_test(config), ALLOWED_HOSTS=["127.0.0.1"])
-        server = subprocess.Popen(command, cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        server = start_python(
+            directory, js_host_for_test(config),
+            "-m", "uvicorn", "--factory", "django.core.asgi:get_asgi_application",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            ALLOWED_HOSTS=["127.0.0.1"],
+        )  # fmt: skip
         try:
             assert wait_until(lambda: answers(port) or server.poll() is not None, timeout=30)
             assert server.poll() is None, server.communicate()

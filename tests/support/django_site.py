@@ -84,13 +84,18 @@ def run_django(directory, js_host, *args, **settings):
     return run_python(directory, js_host, "-m", "django", *args, **settings)
 
 
-def start_django(directory, js_host, *args, **settings):
-    """Start ``python -m django ARGS`` with piped output; stop it with ``stop_process_tree``."""
+def start_python(directory, js_host, *args, **settings):
+    """Start ``python ARGS`` with those settings and piped output; stop it with ``stop_process_tree``."""
     return subprocess.Popen(
-        [sys.executable, "-m", "django", *args],
+        [sys.executable, *args],
         cwd=directory, env=django_environ(directory, js_host, **settings),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def start_django(directory, js_host, *args, **settings):
+    """Start ``python -m django ARGS``: see start_python."""
+    return start_python(directory, js_host, "-m", "django", *args, **settings)
 
 
 class RunningServer:
